@@ -1,0 +1,144 @@
+//! What a function needs, built once per cold start and shared by every invocation.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::blobs::Blobs;
+use crate::bus::Bus;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{AppConfig, ConfigError};
+use crate::elevenlabs::client::ElevenLabsClient;
+use crate::error::DependencyError;
+use crate::queue::Queue;
+use crate::secrets::{Secrets, SecretsError};
+use crate::store::Store;
+use crate::tenant::TenantConfig;
+use crate::twilio::TwilioClient;
+
+pub struct Deps {
+    pub config: AppConfig,
+    pub clock: Arc<dyn Clock>,
+    pub store: Store,
+    pub blobs: Blobs,
+    pub queue: Queue,
+    pub bus: Bus,
+    /// `None` without credentials: messages are then recorded in the outbox, not sent.
+    pub twilio: Option<TwilioClient>,
+    /// `None` without an API key: audio is then only what the audio webhook delivers.
+    pub elevenlabs: Option<ElevenLabsClient>,
+    pub secrets: Secrets,
+    tenant_cache: Mutex<Option<(Instant, Arc<TenantConfig>)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("{0}")]
+    Client(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("tenant {0} has no configuration item: load prompts/{0}/ first")]
+    NotConfigured(String),
+    #[error(transparent)]
+    Dependency(#[from] DependencyError),
+}
+
+impl Deps {
+    /// Lambda wiring: configuration and secrets from the environment / Secrets Manager.
+    pub async fn from_env() -> Result<Arc<Self>, InitError> {
+        let config = AppConfig::from_env()?;
+        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let secrets = match &config.secrets_arn {
+            Some(arn) => {
+                Secrets::from_secrets_manager(&aws_sdk_secretsmanager::Client::new(&sdk), arn)
+                    .await?
+            }
+            None => Secrets::from_env(),
+        };
+        Ok(Arc::new(Self::build(
+            config,
+            &sdk,
+            secrets,
+            Arc::new(SystemClock),
+        )?))
+    }
+
+    pub fn build(
+        config: AppConfig,
+        sdk: &SdkConfig,
+        secrets: Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, InitError> {
+        // Local emulators (moto) need path-style bucket addressing.
+        let path_style = sdk.endpoint_url().is_some();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(path_style)
+                .build(),
+        );
+        let twilio = match (&secrets.twilio_account_sid, &secrets.twilio_auth_token) {
+            (Some(sid), Some(token)) => Some(
+                TwilioClient::new(&config.twilio_base_url, sid, token)
+                    .map_err(|e| InitError::Client(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let elevenlabs = match &secrets.elevenlabs_api_key {
+            Some(key) => Some(
+                ElevenLabsClient::new(&config.elevenlabs_base_url, key)
+                    .map_err(|e| InitError::Client(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            store: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &config.table,
+                config.tenant.clone(),
+            ),
+            blobs: Blobs::new(s3, &config.bucket),
+            queue: Queue::new(aws_sdk_sqs::Client::new(sdk), &config.retry_queue_url),
+            bus: Bus::new(aws_sdk_eventbridge::Client::new(sdk), &config.event_bus),
+            twilio,
+            elevenlabs,
+            secrets,
+            clock,
+            config,
+            tenant_cache: Mutex::new(None),
+        })
+    }
+
+    /// The tenant's configuration, cached for `tenant_cache_ttl`.
+    pub async fn tenant(&self) -> Result<Arc<TenantConfig>, TenantError> {
+        if let Some((at, cfg)) = self
+            .tenant_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < self.config.tenant_cache_ttl {
+                return Ok(cfg.clone());
+            }
+        }
+        let cfg = self
+            .store
+            .get_tenant_config()
+            .await?
+            .ok_or_else(|| TenantError::NotConfigured(self.config.tenant.to_string()))?;
+        let cfg = Arc::new(cfg);
+        *self.tenant_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), cfg.clone()));
+        Ok(cfg)
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,58 @@
+//! Work carried by the retry queue. Every job is idempotent: running one twice changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Process (again) a webhook whose verified raw body is in S3.
+    ProcessWebhook {
+        tenant: String,
+        conversation_id: String,
+        event_type: String,
+    },
+    /// Try (again) to send an outbox message.
+    SendMessage { tenant: String, message_id: String },
+    /// Fetch a call's audio from the ElevenLabs API if no audio webhook stored it.
+    FetchAudio {
+        tenant: String,
+        conversation_id: String,
+    },
+}
+
+impl Job {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ProcessWebhook { .. } => "process_webhook",
+            Self::SendMessage { .. } => "send_message",
+            Self::FetchAudio { .. } => "fetch_audio",
+        }
+    }
+
+    pub fn tenant(&self) -> &str {
+        match self {
+            Self::ProcessWebhook { tenant, .. }
+            | Self::SendMessage { tenant, .. }
+            | Self::FetchAudio { tenant, .. } => tenant,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_as_tagged_json() {
+        let job = Job::SendMessage {
+            tenant: "demo".into(),
+            message_id: "m1".into(),
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(
+            text,
+            r#"{"job":"send_message","tenant":"demo","message_id":"m1"}"#
+        );
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+    }
+}

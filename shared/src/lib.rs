@@ -1,0 +1,33 @@
+//! Frontdesk: the domain, the adapters around AWS, Twilio and ElevenLabs, and the handlers that
+//! every Lambda function (and the local server) runs.
+//!
+//! Layers, from the inside out:
+//! - domain types and rules that know nothing of I/O: [`phone`], [`ids`], [`tenant`], [`clock`],
+//!   [`elevenlabs::signature`], [`elevenlabs::webhook`];
+//! - adapters over the SDKs and HTTP APIs: [`store`] (DynamoDB), [`blobs`] (S3), [`queue`] (SQS),
+//!   [`bus`] (EventBridge), [`twilio`], [`elevenlabs::client`], [`secrets`];
+//! - use cases that combine them: [`post_call`], [`outbox`], [`retry_worker`];
+//! - entry points that only translate: [`http`] (axum routers, one per function).
+
+pub mod blobs;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod deps;
+pub mod elevenlabs;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod jobs;
+pub mod outbox;
+pub mod phone;
+pub mod post_call;
+pub mod queue;
+pub mod redact;
+pub mod retry_worker;
+pub mod secrets;
+pub mod spoken;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+pub mod twilio;

@@ -1,0 +1,333 @@
+//! Contacts (one per person, keyed by E.164 number across phone, SMS and WhatsApp) and leads
+//! (one open lead per person: later enquiries merge into it).
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use jiff::Timestamp;
+
+use super::{boolean, is_condition_failed, keys, s, string, Item, SetClause, Store};
+use crate::error::DependencyError;
+use crate::ids::{ConversationId, LeadId};
+use crate::phone::PhoneNumber;
+
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub phone: PhoneNumber,
+    pub name: Option<String>,
+    pub opted_out: bool,
+    pub open_lead_id: Option<LeadId>,
+}
+
+impl Contact {
+    fn from_item(phone: &PhoneNumber, item: &Item) -> Self {
+        Self {
+            phone: phone.clone(),
+            name: string(item, "name"),
+            opted_out: boolean(item, "opted_out"),
+            open_lead_id: string(item, "open_lead_id").and_then(|id| LeadId::parse(&id).ok()),
+        }
+    }
+}
+
+/// What one contact (a call, a message) adds to a lead.
+#[derive(Debug, Clone)]
+pub struct LeadInput<'a> {
+    pub conversation: &'a ConversationId,
+    pub channel: &'a str,
+    pub name: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub urgency: Option<&'a str>,
+    pub hot: bool,
+    pub summary: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadOutcome {
+    pub id: LeadId,
+    /// This conversation opened the lead (true again on a retry of the same conversation).
+    pub opened_here: bool,
+    /// The lead is hot after this contact.
+    pub hot: bool,
+}
+
+const OPEN: &str = "open";
+
+fn string_set(v: &str) -> AttributeValue {
+    AttributeValue::Ss(vec![v.to_string()])
+}
+
+impl Store {
+    pub async fn upsert_contact(
+        &self,
+        phone: &PhoneNumber,
+        name: Option<&str>,
+        channel: &str,
+        conversation: &ConversationId,
+        now: Timestamp,
+    ) -> Result<Contact, DependencyError> {
+        let (pk, sk) = keys::contact(self.tenant(), phone);
+        let mut set = SetClause::default();
+        set.set("phone", s(phone.as_str()))
+            .set("tenant", s(self.tenant().as_str()))
+            .set("last_contact_at", s(now.to_string()))
+            .set("last_conversation_id", s(conversation.as_str()))
+            .set_if_absent("first_seen_at", s(now.to_string()))
+            .set_opt("name", name.map(s));
+        let (expression, names, mut values) = set.into_parts();
+        values.insert(":channel".into(), string_set(channel));
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(format!("{expression} ADD channels :channel"))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        Ok(Contact::from_item(
+            phone,
+            &out.attributes.unwrap_or_default(),
+        ))
+    }
+
+    pub async fn get_contact(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>, DependencyError> {
+        let item = self
+            .get(keys::contact(self.tenant(), phone), "GetItem")
+            .await?;
+        Ok(item.map(|i| Contact::from_item(phone, &i)))
+    }
+
+    /// The person asked not to be texted (or the carrier says they did): never text them again
+    /// until they opt back in.
+    pub async fn mark_opted_out(
+        &self,
+        phone: &PhoneNumber,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::contact(self.tenant(), phone);
+        let mut set = SetClause::default();
+        set.set("phone", s(phone.as_str()))
+            .set("tenant", s(self.tenant().as_str()))
+            .set("opted_out", AttributeValue::Bool(true))
+            .set("opted_out_at", s(now.to_string()))
+            .set("opt_out_reason", s(reason))
+            .set_if_absent("first_seen_at", s(now.to_string()));
+        let (expression, names, values) = set.into_parts();
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// Adds this contact to the person's open lead, or opens one. Two enquiries racing (a call
+    /// and a WhatsApp thread) end up in the same lead: opening is one transaction that also
+    /// claims the contact's `open_lead_id`.
+    pub async fn open_or_merge_lead(
+        &self,
+        contact: &Contact,
+        input: &LeadInput<'_>,
+    ) -> Result<LeadOutcome, DependencyError> {
+        let mut open = contact.open_lead_id.clone();
+        for _ in 0..4 {
+            match open.take() {
+                Some(id) => match self.merge_into_lead(&id, input).await? {
+                    Some(outcome) => return Ok(outcome),
+                    None => {
+                        // The lead was closed meanwhile: forget it and open a new one.
+                        self.clear_open_lead(&contact.phone, &id).await?;
+                    }
+                },
+                None => {
+                    if let Some(outcome) = self.open_lead(contact, input).await? {
+                        return Ok(outcome);
+                    }
+                    open = self
+                        .get_contact(&contact.phone)
+                        .await?
+                        .and_then(|c| c.open_lead_id);
+                }
+            }
+        }
+        Err(DependencyError::new(
+            "dynamodb",
+            "TransactWriteItems",
+            "Contention",
+            "lead kept changing; retry later",
+        ))
+    }
+
+    async fn merge_into_lead(
+        &self,
+        id: &LeadId,
+        input: &LeadInput<'_>,
+    ) -> Result<Option<LeadOutcome>, DependencyError> {
+        let (pk, sk) = keys::lead(self.tenant(), id);
+        let mut set = SetClause::default();
+        set.set("updated_at", s(input.now.to_string()))
+            .set("last_conversation_id", s(input.conversation.as_str()))
+            .set_opt("name", input.name.map(s))
+            .set_opt("service", input.service.map(s))
+            .set_opt("urgency", input.urgency.map(s))
+            .set_opt("summary", input.summary.map(s));
+        if input.hot {
+            // A lead never cools down by itself: only a person closes it.
+            set.set("hot", AttributeValue::Bool(true));
+        }
+        let (expression, mut names, mut values) = set.into_parts();
+        names.insert("#status".into(), "lead_status".into());
+        values.insert(":open".into(), s(OPEN));
+        values.insert(":conv".into(), string_set(input.conversation.as_str()));
+        values.insert(":channel".into(), string_set(input.channel));
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(format!(
+                "{expression} ADD conversations :conv, channels :channel"
+            ))
+            .condition_expression("attribute_exists(PK) AND #status = :open")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Some(LeadOutcome {
+                    id: id.clone(),
+                    opened_here: string(&item, "origin_conversation").as_deref()
+                        == Some(input.conversation.as_str()),
+                    hot: boolean(&item, "hot"),
+                }))
+            }
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
+        }
+    }
+
+    /// Opens a lead for this conversation. `None` if the contact got another open lead first.
+    async fn open_lead(
+        &self,
+        contact: &Contact,
+        input: &LeadInput<'_>,
+    ) -> Result<Option<LeadOutcome>, DependencyError> {
+        let id = LeadId::for_conversation(self.tenant(), input.conversation);
+        let (pk, sk) = keys::lead(self.tenant(), &id);
+        let now = input.now.to_string();
+        let mut lead = Put::builder()
+            .table_name(self.table())
+            .item(keys::PK, s(pk))
+            .item(keys::SK, s(sk))
+            .item("lead_id", s(id.as_str()))
+            .item("tenant", s(self.tenant().as_str()))
+            .item("phone", s(contact.phone.as_str()))
+            .item("lead_status", s(OPEN))
+            .item("origin_conversation", s(input.conversation.as_str()))
+            .item("last_conversation_id", s(input.conversation.as_str()))
+            .item("conversations", string_set(input.conversation.as_str()))
+            .item("channels", string_set(input.channel))
+            .item("hot", AttributeValue::Bool(input.hot))
+            .item("created_at", s(&now))
+            .item("updated_at", s(&now))
+            .item(keys::GSI1PK, s(keys::leads_index(self.tenant(), OPEN)))
+            .item(keys::GSI1SK, s(format!("{now}#{id}")))
+            .condition_expression("attribute_not_exists(PK)");
+        for (name, v) in [
+            ("name", input.name),
+            ("service", input.service),
+            ("urgency", input.urgency),
+            ("summary", input.summary),
+        ] {
+            if let Some(v) = v {
+                lead = lead.item(name, s(v));
+            }
+        }
+        let (cpk, csk) = keys::contact(self.tenant(), &contact.phone);
+        let claim = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(cpk))
+            .key(keys::SK, s(csk))
+            .update_expression("SET open_lead_id = :id")
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(open_lead_id) OR open_lead_id = :id)")
+            .expression_attribute_values(":id", s(id.as_str()));
+        let build = |e: aws_sdk_dynamodb::error::BuildError| {
+            DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
+        };
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(lead.build().map_err(build)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(claim.build().map_err(build)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(LeadOutcome {
+                id,
+                opened_here: true,
+                hot: input.hot,
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
+        }
+    }
+
+    async fn clear_open_lead(
+        &self,
+        phone: &PhoneNumber,
+        id: &LeadId,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::contact(self.tenant(), phone);
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("REMOVE open_lead_id")
+            .condition_expression("open_lead_id = :id")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
+        }
+    }
+
+    pub async fn get_lead(&self, id: &LeadId) -> Result<Option<Item>, DependencyError> {
+        self.get(keys::lead(self.tenant(), id), "GetItem").await
+    }
+}

@@ -1,0 +1,57 @@
+//! Every key format of the single table, in one place. Keys start with the tenant so tenants
+//! stay apart even in a shared table.
+
+use crate::ids::{ConversationId, LeadId, TenantId};
+use crate::phone::PhoneNumber;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+/// DynamoDB deletes items whose `expires_at` (epoch seconds) has passed.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub fn tenant_config(t: &TenantId) -> (String, String) {
+    (format!("T#{t}"), "CONFIG".into())
+}
+
+pub fn call(t: &TenantId, c: &ConversationId) -> (String, String) {
+    (format!("T#{t}#CALL#{c}"), "CALL".into())
+}
+
+/// The intake record of one webhook type for one conversation, beside the call record.
+pub fn inbox(t: &TenantId, c: &ConversationId, event_type: &str) -> (String, String) {
+    (format!("T#{t}#CALL#{c}"), format!("INBOX#{event_type}"))
+}
+
+/// Calls of a tenant in end-time order (quality scans read from a watermark).
+pub fn calls_index(t: &TenantId) -> String {
+    format!("T#{t}#CALLS")
+}
+
+pub fn contact(t: &TenantId, phone: &PhoneNumber) -> (String, String) {
+    (format!("T#{t}#CONTACT#{phone}"), "CONTACT".into())
+}
+
+pub fn lead(t: &TenantId, id: &LeadId) -> (String, String) {
+    (format!("T#{t}#LEAD#{id}"), "LEAD".into())
+}
+
+/// Leads of a tenant by status and time.
+pub fn leads_index(t: &TenantId, status: &str) -> String {
+    format!("T#{t}#LEADS#{status}")
+}
+
+pub fn message(t: &TenantId, id: &str) -> (String, String) {
+    (format!("T#{t}#MSG#{id}"), "MSG".into())
+}
+
+/// Outbound messages of a tenant in creation order.
+pub fn messages_index(t: &TenantId) -> String {
+    format!("T#{t}#MSGS")
+}
+
+pub fn emitted_event(t: &TenantId, id: &str) -> (String, String) {
+    (format!("T#{t}#EVT#{id}"), "EVT".into())
+}

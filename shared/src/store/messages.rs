@@ -1,0 +1,262 @@
+//! The outbox (every outbound text is an item before it is sent) and the record of emitted
+//! domain events. Both use ids derived from what they are about, so creating one twice is a
+//! no-op: that is what makes redelivered webhooks and retried jobs send nothing twice.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{from_value, is_condition_failed, keys, n, s, string, AttributeMap, SetClause, Store};
+use crate::error::DependencyError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Created, not yet attempted.
+    Pending,
+    /// A send is in flight (or died in flight: then the outcome is unknown).
+    Sending,
+    /// Twilio accepted it.
+    Sent,
+    /// No Twilio credentials (local runs): kept here instead of sent.
+    Recorded,
+    /// A transient failure; a retry is queued.
+    Retrying,
+    /// Permanently refused (opted out, invalid number, too many attempts).
+    Failed,
+    /// Not sent on purpose (the person opted out before we tried).
+    Suppressed,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Recorded => "recorded",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    pub message_id: String,
+    pub tenant: String,
+    /// What the text is for: `caller_follow_up`, `missed_call`, `owner_hot_lead`, ...
+    pub purpose: String,
+    /// `caller` or `owner`: opt-outs only ever apply to callers.
+    pub audience: String,
+    pub channel: String,
+    pub to: String,
+    pub body: String,
+    pub state: MessageState,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The outcome written when a send attempt ends.
+#[derive(Debug, Clone, Default)]
+pub struct SendOutcome {
+    pub twilio_sid: Option<String>,
+    pub error_code: Option<String>,
+    pub error_detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClaim {
+    New,
+    /// Recorded before but not yet confirmed published (a retry).
+    Pending,
+    Published,
+}
+
+impl Store {
+    /// Creates the message unless one with its id exists. Returns whether it was created.
+    pub async fn create_message(&self, msg: &OutboundMessage) -> Result<bool, DependencyError> {
+        let (pk, sk) = keys::message(self.tenant(), &msg.message_id);
+        let AttributeMap(mut item) = AttributeMap::of(msg)?;
+        item.insert(keys::PK.into(), s(pk));
+        item.insert(keys::SK.into(), s(sk));
+        item.insert(keys::GSI1PK.into(), s(keys::messages_index(self.tenant())));
+        item.insert(
+            keys::GSI1SK.into(),
+            s(format!("{}#{}", msg.created_at, msg.message_id)),
+        );
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
+        }
+    }
+
+    pub async fn get_message(&self, id: &str) -> Result<Option<OutboundMessage>, DependencyError> {
+        let item = self
+            .get(keys::message(self.tenant(), id), "GetItem")
+            .await?;
+        item.map(|i| from_value(AttributeValue::M(i))).transpose()
+    }
+
+    /// Moves a pending or retrying message to `sending`, counting the attempt. `None` if it is
+    /// in any other state: someone else sent it, or it is settled.
+    pub async fn begin_send(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<OutboundMessage>, DependencyError> {
+        let (pk, sk) = keys::message(self.tenant(), id);
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #state = :sending, updated_at = :now ADD attempts :one")
+            .condition_expression("#state IN (:pending, :retrying)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
+            .expression_attribute_values(":pending", s(MessageState::Pending.as_str()))
+            .expression_attribute_values(":retrying", s(MessageState::Retrying.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(from_value(AttributeValue::M(
+                out.attributes.unwrap_or_default(),
+            ))?)),
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
+        }
+    }
+
+    pub async fn settle_message(
+        &self,
+        id: &str,
+        state: MessageState,
+        outcome: &SendOutcome,
+        now: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::message(self.tenant(), id);
+        let mut set = SetClause::default();
+        set.set("state", s(state.as_str()))
+            .set("updated_at", s(now.to_string()))
+            .set_opt("twilio_sid", outcome.twilio_sid.clone().map(s))
+            .set_opt("error_code", outcome.error_code.clone().map(s))
+            .set_opt("error_detail", outcome.error_detail.clone().map(s));
+        let (expression, names, values) = set.into_parts();
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// The tenant's messages, oldest first (for the local viewer and tests).
+    pub async fn list_messages(&self, limit: i32) -> Result<Vec<OutboundMessage>, DependencyError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::messages_index(self.tenant())))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_value(AttributeValue::M(i)))
+            .collect()
+    }
+
+    pub async fn claim_event(
+        &self,
+        id: &str,
+        detail_type: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<EventClaim, DependencyError> {
+        let (pk, sk) = keys::emitted_event(self.tenant(), id);
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item(keys::PK, s(&pk))
+            .item(keys::SK, s(&sk))
+            .item("detail_type", s(detail_type))
+            .item("state", s("pending"))
+            .item("created_at", s(now.to_string()))
+            .item(
+                keys::TTL_ATTRIBUTE,
+                n(now.as_second() + ttl.as_secs() as i64),
+            )
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(EventClaim::New),
+            Err(e) if is_condition_failed(&e) => {
+                let item = self.get((pk, sk), "GetItem").await?;
+                Ok(match item.and_then(|i| string(&i, "state")).as_deref() {
+                    Some("published") => EventClaim::Published,
+                    _ => EventClaim::Pending,
+                })
+            }
+            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
+        }
+    }
+
+    pub async fn mark_event_published(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::emitted_event(self.tenant(), id);
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #state = :p, published_at = :now")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":p", s("published"))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! A business's configuration: `prompts/<tenant>/business.toml` is the source; a stack reads it
+//! from its DynamoDB config item (written by the CLI or `make dev`), validated on load.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::phone::PhoneNumber;
+
+pub const BUSINESS_FILE: &str = "business.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub business: Business,
+    pub messaging: Messaging,
+    #[serde(default)]
+    pub post_call: PostCallRules,
+    pub templates: Templates,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Business {
+    pub name: String,
+    /// IANA zone, e.g. "Europe/London": every local time is computed in it.
+    pub time_zone: String,
+    /// ISO 3166 alpha-2 region for numbers written without a country code.
+    pub country: String,
+    /// The number callers ring (the Twilio number bridged to the agent).
+    pub phone: PhoneNumber,
+    /// Who gets hot leads and missed-call alerts.
+    pub owner_phone: PhoneNumber,
+    /// The ElevenLabs agents that answer for this business. Webhooks are workspace-wide, so
+    /// events from other agents are acknowledged and ignored. Empty: accept every agent.
+    #[serde(default)]
+    pub agent_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Messaging {
+    /// Sender number for SMS (E.164); or leave empty and set `messaging_service_sid`.
+    #[serde(default)]
+    pub sms_from: Option<PhoneNumber>,
+    #[serde(default)]
+    pub messaging_service_sid: Option<String>,
+}
+
+/// How the analysis ElevenLabs returns is read: which data-collection fields hold what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostCallRules {
+    /// Store transcripts with phone numbers and e-mail addresses masked.
+    pub redact_transcripts: bool,
+    pub name_field: String,
+    pub service_field: String,
+    pub urgency_field: String,
+    /// Urgency values (case-insensitive) that make a lead hot: the owner is texted at once.
+    pub hot_values: Vec<String>,
+    pub disposition_field: String,
+    /// Dispositions after which the caller is told someone will follow up.
+    pub follow_up_dispositions: Vec<String>,
+    /// Dispositions that are not an enquiry at all: no lead, no text.
+    pub no_lead_dispositions: Vec<String>,
+    pub booking_id_field: String,
+    pub booking_time_field: String,
+}
+
+impl Default for PostCallRules {
+    fn default() -> Self {
+        Self {
+            redact_transcripts: false,
+            name_field: "caller_name".into(),
+            service_field: "service".into(),
+            urgency_field: "urgency".into(),
+            hot_values: vec!["hot".into(), "urgent".into(), "emergency".into()],
+            disposition_field: "disposition".into(),
+            follow_up_dispositions: vec![
+                "follow_up".into(),
+                "callback".into(),
+                "quote_requested".into(),
+            ],
+            no_lead_dispositions: vec!["spam".into(), "wrong_number".into()],
+            booking_id_field: "booking_id".into(),
+            booking_time_field: "booking_time".into(),
+        }
+    }
+}
+
+/// Message texts with `{placeholders}`. Caller-facing ones must read like a person wrote them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    pub booking_confirmed: String,
+    pub info_recap: String,
+    pub follow_up_needed: String,
+    pub missed_call: String,
+    pub owner_hot_lead: String,
+    pub owner_missed_call: String,
+}
+
+/// Placeholders every template may use.
+pub const CALLER_PLACEHOLDERS: &[&str] = &[
+    "business_name",
+    "first_name",
+    "service",
+    "booking_time",
+    "business_phone",
+];
+pub const OWNER_PLACEHOLDERS: &[&str] = &[
+    "business_name",
+    "caller_name",
+    "caller_phone",
+    "service",
+    "urgency",
+    "summary",
+    "booking_time",
+];
+
+/// Words Twilio treats as opt-out keywords: a text must never invite a reply with one.
+const OPT_OUT_WORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl TenantConfig {
+    /// Reads and validates `<dir>/business.toml`.
+    pub fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(BUSINESS_FILE);
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: file.clone(),
+            field: "-".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml(&text, &file)
+    }
+
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let field = e
+                .span()
+                .map(|s| locate(text, s.start))
+                .unwrap_or_else(|| "-".into());
+            ConfigError {
+                file: file.into(),
+                field,
+                message: e.message().to_string(),
+            }
+        })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let fail = |field: &str, message: String| ConfigError {
+            file: file.into(),
+            field: field.into(),
+            message,
+        };
+        if self.business.name.trim().is_empty() {
+            return Err(fail("business.name", "must not be empty".into()));
+        }
+        jiff::tz::TimeZone::get(&self.business.time_zone).map_err(|_| {
+            fail(
+                "business.time_zone",
+                format!("{:?} is not an IANA time zone", self.business.time_zone),
+            )
+        })?;
+        PhoneNumber::parse("+1 202 555 0100", Some(&self.business.country))
+            .map_err(|e| fail("business.country", e.to_string()))?;
+        for (i, id) in self.business.agent_ids.iter().enumerate() {
+            crate::ids::AgentId::parse(id)
+                .map_err(|e| fail(&format!("business.agent_ids[{i}]"), e.to_string()))?;
+        }
+        let service_sid = self
+            .messaging
+            .messaging_service_sid
+            .as_deref()
+            .filter(|s| !s.is_empty());
+        if self.messaging.sms_from.is_none() && service_sid.is_none() {
+            return Err(fail(
+                "messaging",
+                "set sms_from or messaging_service_sid".into(),
+            ));
+        }
+        if let Some(sid) = service_sid {
+            if !(sid.starts_with("MG") && sid.len() == 34) {
+                return Err(fail(
+                    "messaging.messaging_service_sid",
+                    "must look like MG followed by 32 characters".into(),
+                ));
+            }
+        }
+        for (name, text, allowed, caller_facing) in self.templates.all() {
+            let field = format!("templates.{name}");
+            if text.trim().is_empty() {
+                return Err(fail(&field, "must not be empty".into()));
+            }
+            for p in placeholders(text).map_err(|m| fail(&field, m))? {
+                if !allowed.contains(&p) {
+                    return Err(fail(
+                        &field,
+                        format!("unknown placeholder {{{p}}}; use one of {allowed:?}"),
+                    ));
+                }
+            }
+            if caller_facing {
+                for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+                    if OPT_OUT_WORDS.contains(&word) {
+                        return Err(fail(&field, format!(
+                            "{word:?} is an opt-out keyword to carriers: a caller who replies with it is unsubscribed"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.business.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// Whether an event from this agent belongs to this business.
+    pub fn serves_agent(&self, agent_id: &str) -> bool {
+        self.business.agent_ids.is_empty() || self.business.agent_ids.iter().any(|a| a == agent_id)
+    }
+}
+
+impl Templates {
+    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 6] {
+        [
+            (
+                "booking_confirmed",
+                &self.booking_confirmed,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            ("info_recap", &self.info_recap, CALLER_PLACEHOLDERS, true),
+            (
+                "follow_up_needed",
+                &self.follow_up_needed,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            ("missed_call", &self.missed_call, CALLER_PLACEHOLDERS, true),
+            (
+                "owner_hot_lead",
+                &self.owner_hot_lead,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+            (
+                "owner_missed_call",
+                &self.owner_missed_call,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+        ]
+    }
+}
+
+/// The `{names}` in a template; `{{` and `}}` are literal braces.
+fn placeholders(text: &str) -> Result<Vec<&str>, String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if after.as_bytes().first() == Some(&c) {
+            rest = &after[1..];
+            continue;
+        }
+        if c == b'}' {
+            return Err("unmatched '}' (write '}}' for a literal brace)".into());
+        }
+        let end = after
+            .find('}')
+            .ok_or("unclosed '{' (write '{{' for a literal brace)")?;
+        found.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    Ok(found)
+}
+
+/// Fills a validated template. Values are used as given; missing ones become empty.
+pub fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if after.as_bytes().first() == Some(&c) {
+            out.push(c as char);
+            rest = &after[1..];
+            continue;
+        }
+        match after.find('}') {
+            Some(end) if c == b'{' => {
+                if let Some(v) = values.get(&after[..end]) {
+                    out.push_str(v);
+                }
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push(c as char);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    // Two spaces left by an empty value read as a typo.
+    while out.contains("  ") {
+        out = out.replace("  ", " ");
+    }
+    out.trim().to_string()
+}
+
+/// "line 12" style location of a byte offset, with the table.key when it can be found.
+fn locate(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let table = before
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']')))
+        .unwrap_or("");
+    let key = text[before.rfind('\n').map(|i| i + 1).unwrap_or(0)..]
+        .split(['=', '\n'])
+        .next()
+        .unwrap_or("")
+        .trim();
+    match (table.is_empty(), key.is_empty()) {
+        (false, false) => format!("{table}.{key} (line {line})"),
+        (false, true) => format!("{table} (line {line})"),
+        _ => format!("line {line}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../prompts/demo/business.toml"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_demo_tenant_is_valid() {
+        let c = TenantConfig::from_toml(&demo(), "business.toml").unwrap();
+        assert!(c.serves_agent("anything") || !c.business.agent_ids.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let bad = demo().replace(
+            "time_zone = \"Europe/London\"",
+            "time_zone = \"Mars/Olympus\"",
+        );
+        let e = TenantConfig::from_toml(&bad, "prompts/x/business.toml").unwrap_err();
+        assert_eq!(e.file, "prompts/x/business.toml");
+        assert_eq!(e.field, "business.time_zone");
+
+        let bad = demo().replacen("owner_phone = \"", "owner_phone = \"12", 1);
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert!(e.field.starts_with("business.owner_phone"), "{e}");
+
+        let bad = demo().replacen("{business_name}", "{business}", 1);
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert!(e.field.starts_with("templates."), "{e}");
+        assert!(e.message.contains("{business}"), "{e}");
+    }
+
+    #[test]
+    fn caller_texts_never_invite_an_opt_out_keyword() {
+        let bad = demo().replacen("Reply here", "Reply CANCEL to cancel or reply here", 1);
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert!(e.message.contains("CANCEL"), "{e}");
+    }
+
+    #[test]
+    fn rendering_fills_placeholders_and_keeps_literal_braces() {
+        let mut v = BTreeMap::new();
+        v.insert("first_name", "Maria".to_string());
+        assert_eq!(render("Hi {first_name}, {{ok}}", &v), "Hi Maria, {ok}");
+        assert_eq!(render("Hi {missing} there", &v), "Hi there");
+        assert_eq!(placeholders("a {b} {{c}} {d}").unwrap(), vec!["b", "d"]);
+        assert!(placeholders("a {b").is_err());
+        assert!(placeholders("a } b").is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! A thin Twilio REST client: Messages create, the one call Frontdesk makes, over reqwest.
+//!
+//! Twilio's create is not idempotent and has no idempotency key; the outbox ([`crate::outbox`])
+//! makes sure each message is attempted by one worker at a time.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Clone)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    base_url: String,
+    account_sid: String,
+    auth_token: String,
+}
+
+impl std::fmt::Debug for TwilioClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutgoingSms<'a> {
+    pub to: &'a str,
+    pub from: Option<&'a str>,
+    pub messaging_service_sid: Option<&'a str>,
+    pub body: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentMessage {
+    pub sid: String,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    /// Worth trying again later (rate limit, outage, network).
+    Later,
+    /// Will fail the same way every time.
+    Never,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error status (and usually a Twilio error code).
+    #[error("Twilio answered HTTP {status} (code {code:?})")]
+    Refused {
+        status: u16,
+        code: Option<u32>,
+        message: String,
+    },
+    /// No usable answer: connection failed, timed out, or the body made no sense.
+    #[error("Twilio could not be reached: {0}")]
+    Unreachable(String),
+}
+
+/// Errors that mean the recipient cannot be texted: never retried.
+pub const OPTED_OUT: u32 = 21610;
+const PERMANENT_RECIPIENT_ERRORS: &[u32] = &[
+    21610, // replied STOP: unsubscribed until START
+    21211, // invalid To number
+    21614, // To is not a mobile number
+    21635, // To is a landline
+    21612, // To cannot be reached from this From
+    21408, // region not enabled for this account
+    63014, // WhatsApp user blocked the business
+    63016, // WhatsApp outside the 24-hour window without a template
+];
+
+impl TwilioError {
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Self::Refused { code, .. } => *code,
+            Self::Unreachable(_) => None,
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Unreachable(_) => Retry::Later,
+            Self::Refused { status, code, .. } => {
+                if code.is_some_and(|c| PERMANENT_RECIPIENT_ERRORS.contains(&c)) {
+                    Retry::Never
+                } else if *status == 429 || code == &Some(20429) || *status >= 500 {
+                    // 429s were not processed; 5xx may be an outage. A 500 can in rare cases have
+                    // sent the message: accepted, as losing a confirmation is worse.
+                    Retry::Later
+                } else if *status == 401 || *status == 403 {
+                    // Credentials are being fixed or rotated: retry until the attempts run out.
+                    Retry::Later
+                } else {
+                    Retry::Never
+                }
+            }
+        }
+    }
+
+    /// A short description safe for records and logs (no recipient, no body).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Refused {
+                status,
+                code,
+                message,
+            } => {
+                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                format!("HTTP {status}, Twilio error {code}: {}", scrub(message))
+            }
+            Self::Unreachable(m) => m.clone(),
+        }
+    }
+}
+
+/// Twilio's messages quote the number ("The 'To' number +1415... is not valid"): mask digits.
+fn scrub(message: &str) -> String {
+    crate::redact::redact_contact_details(message)
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<u32>,
+    #[serde(default)]
+    message: Option<String>,
+    // RFC 9457 shape used by newer Twilio services.
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+impl TwilioClient {
+    pub fn new(base_url: &str, account_sid: &str, auth_token: &str) -> Result<Self, TwilioError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| TwilioError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            account_sid: account_sid.to_string(),
+            auth_token: auth_token.to_string(),
+        })
+    }
+
+    /// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, HTTP Basic auth.
+    pub async fn send_sms(&self, sms: &OutgoingSms<'_>) -> Result<SentMessage, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url, self.account_sid
+        );
+        let mut form: Vec<(&str, &str)> = vec![("To", sms.to), ("Body", sms.body)];
+        match (sms.messaging_service_sid, sms.from) {
+            (Some(sid), _) => form.push(("MessagingServiceSid", sid)),
+            (None, Some(from)) => form.push(("From", from)),
+            (None, None) => {}
+        }
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| TwilioError::Unreachable(describe_transport(&e)))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TwilioError::Unreachable(describe_transport(&e)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| TwilioError::Unreachable(format!("unreadable success body: {e}")));
+        }
+        let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        Err(TwilioError::Refused {
+            status: status.as_u16(),
+            code: parsed.as_ref().and_then(|b| b.code),
+            message: parsed
+                .and_then(|b| b.message.or(b.detail))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "transport error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, code: Option<u32>) -> TwilioError {
+        TwilioError::Refused {
+            status,
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn rate_limits_and_outages_are_retried() {
+        assert_eq!(refused(429, Some(20429)).retry(), Retry::Later);
+        assert_eq!(refused(503, None).retry(), Retry::Later);
+        assert_eq!(TwilioError::Unreachable("x".into()).retry(), Retry::Later);
+    }
+
+    #[test]
+    fn unsubscribed_and_invalid_recipients_are_not() {
+        for code in [21610, 21211, 21614] {
+            assert_eq!(refused(400, Some(code)).retry(), Retry::Never, "{code}");
+        }
+        assert_eq!(refused(400, Some(21999)).retry(), Retry::Never);
+    }
+
+    #[test]
+    fn details_never_carry_the_number() {
+        let e = TwilioError::Refused {
+            status: 400,
+            code: Some(21211),
+            message: "The 'To' number +14155550123 is not a valid phone number.".into(),
+        };
+        assert!(!e.detail().contains("4155550123"), "{}", e.detail());
+    }
+}
