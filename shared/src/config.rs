@@ -97,7 +97,7 @@ impl AppConfig {
             retry_base_delay: Duration::from_secs(
                 number("FRONTDESK_RETRY_BASE_SECS", 20)?.min(900),
             ),
-            max_send_attempts: number("FRONTDESK_MAX_SEND_ATTEMPTS", 8)?.clamp(1, 50) as u32,
+            max_send_attempts: number("FRONTDESK_MAX_SEND_ATTEMPTS", 12)?.clamp(1, 50) as u32,
             bookkeeping_ttl: Duration::from_secs(
                 86_400 * number("FRONTDESK_BOOKKEEPING_TTL_DAYS", 35)?,
             ),

@@ -61,11 +61,16 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiErr
         .map_err(|_| ApiError::PayloadTooLarge { limit })
 }
 
-pub fn post_call_router(deps: Arc<Deps>) -> Router {
+/// The post-call function's routes (no fallback: the local server merges routers).
+pub fn post_call_routes(deps: Arc<Deps>) -> Router {
     Router::new()
         .route(POST_CALL_PATH, post(post_call_webhook))
-        .fallback(not_found)
         .with_state(deps)
+}
+
+/// Unknown paths get a JSON 404 instead of an empty body.
+pub fn with_fallback(router: Router) -> Router {
+    router.fallback(not_found)
 }
 
 pub async fn not_found() -> impl IntoResponse {

@@ -31,3 +31,6 @@ pub mod store;
 pub mod telemetry;
 pub mod tenant;
 pub mod twilio;
+
+#[cfg(feature = "local")]
+pub mod local;

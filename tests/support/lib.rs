@@ -1,1 +1,572 @@
+//! Black-box test support: the real handlers on a random port, moto (from the project's venv)
+//! as AWS, wiremock servers as Twilio and ElevenLabs, and a clock the test controls.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use frontdesk::clock::ManualClock;
+use frontdesk::config::AppConfig;
+use frontdesk::deps::Deps;
+use frontdesk::elevenlabs::signature;
+use frontdesk::local::{self, resources, resources::LocalResources, template::Template};
+use frontdesk::secrets::Secrets;
+use frontdesk::tenant::TenantConfig;
+use wiremock::MockServer;
+
+pub use frontdesk;
+pub use futures::future::join_all;
+
+/// The webhook secret of ElevenLabs' official test vector.
+pub const WEBHOOK_SECRET: &str = "wsec_test_0123456789abcdef";
+pub const TWILIO_SID: &str = "ACtest0000000000000000000000000000";
+pub const TWILIO_TOKEN: &str = "test-auth-token";
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto: one server per test binary, stopped when the binary exits.
+
+struct Moto {
+    endpoint: String,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        let bin = std::env::var("FRONTDESK_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
+        assert!(
+            bin.exists(),
+            "{} not found: run `make test`, which installs moto",
+            bin.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // moto lives as long as our stdin pipe: when this process ends, `read` returns and the
+        // wrapper stops it, so no server outlives the tests.
+        let script = format!(
+            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; read _; kill $m",
+            bin.display()
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start moto_server");
+        // Keep the pipe open for the life of the process.
+        std::mem::forget(child);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { endpoint }
+    })
+}
+
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&moto().endpoint)
+        .region(Region::new("eu-west-2"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}{:x}{:x}{}",
+        std::process::id(),
+        nanos & 0xffffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs: every line the handlers write, kept so tests can check what never appears in them.
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,aws=warn,hyper=warn",
+            ))
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    });
+}
+
+/// Everything logged so far by every test in this binary.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().expect("logs captured").0.lock().unwrap()).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app.
+
+pub struct Options {
+    pub twilio_credentials: bool,
+    pub elevenlabs_api_key: bool,
+    pub create_event_bus: bool,
+    pub max_body_bytes: Option<usize>,
+    /// Edits the demo tenant's business.toml before it is loaded.
+    pub business_toml: Option<Box<dyn Fn(String) -> String + Send>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            twilio_credentials: true,
+            elevenlabs_api_key: false,
+            create_event_bus: true,
+            max_body_bytes: None,
+            business_toml: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub deps: Arc<Deps>,
+    pub clock: ManualClock,
+    pub twilio: MockServer,
+    pub elevenlabs: MockServer,
+    pub resources: LocalResources,
+    pub sdk: SdkConfig,
+    pub http: reqwest::Client,
+    /// A queue subscribed to every event on the bus, to see what was published.
+    pub event_tap: Option<String>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    capture_logs();
+    let sdk = sdk_config().await;
+    let template = Template::load(&workspace().join("template.yaml")).expect("template.yaml loads");
+    let made = resources::create(&sdk, &template, &unique("t"))
+        .await
+        .expect("local resources");
+    let event_tap = if options.create_event_bus {
+        Some(tap_events(&sdk, &made.event_bus).await)
+    } else {
+        aws_sdk_eventbridge::Client::new(&sdk)
+            .delete_event_bus()
+            .name(&made.event_bus)
+            .send()
+            .await
+            .expect("delete bus");
+        None
+    };
+    let twilio = MockServer::start().await;
+    let elevenlabs = MockServer::start().await;
+
+    let tenant = "demo";
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("FRONTDESK_TENANT_ID", tenant.to_string()),
+        ("FRONTDESK_TABLE", made.table.clone()),
+        ("FRONTDESK_BUCKET", made.bucket.clone()),
+        ("FRONTDESK_RETRY_QUEUE_URL", made.retry_queue_url.clone()),
+        ("FRONTDESK_EVENT_BUS", made.event_bus.clone()),
+        ("TWILIO_API_BASE_URL", twilio.uri()),
+        ("ELEVENLABS_API_BASE_URL", elevenlabs.uri()),
+        // Tests drain the queue themselves: no delays.
+        ("FRONTDESK_INTAKE_RECHECK_SECS", "0".to_string()),
+        ("FRONTDESK_RETRY_BASE_SECS", "0".to_string()),
+        ("FRONTDESK_AUDIO_FETCH_DELAY_SECS", "0".to_string()),
+    ]);
+    if let Some(limit) = options.max_body_bytes {
+        env.insert("FRONTDESK_MAX_BODY_BYTES", limit.to_string());
+    }
+    let config = AppConfig::from_lookup(|k| env.get(k).cloned()).expect("config");
+    let mut secrets: HashMap<&str, &str> =
+        HashMap::from([("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)]);
+    if options.twilio_credentials {
+        secrets.insert("TWILIO_ACCOUNT_SID", TWILIO_SID);
+        secrets.insert("TWILIO_AUTH_TOKEN", TWILIO_TOKEN);
+    }
+    if options.elevenlabs_api_key {
+        secrets.insert("ELEVENLABS_API_KEY", "xi-test-key");
+    }
+    let secrets = Secrets::from_lookup(|k| secrets.get(k).map(|v| v.to_string()));
+    let clock = ManualClock::at(jiff::Timestamp::now());
+    let deps = Arc::new(Deps::build(config, &sdk, secrets, Arc::new(clock.clone())).expect("deps"));
+
+    let mut toml = std::fs::read_to_string(workspace().join("prompts/demo/business.toml")).unwrap();
+    if let Some(edit) = &options.business_toml {
+        toml = edit(toml);
+    }
+    let business =
+        TenantConfig::from_toml(&toml, "prompts/demo/business.toml").expect("demo tenant");
+    deps.store
+        .put_tenant_config(&business, "tests", clock_now(&clock))
+        .await
+        .expect("tenant config");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = local::all_routes(deps.clone());
+    tokio::spawn(async move { axum_serve(listener, router).await });
+
+    TestApp {
+        address,
+        deps,
+        clock,
+        twilio,
+        elevenlabs,
+        resources: made,
+        sdk,
+        http: reqwest::Client::new(),
+        event_tap,
+    }
+}
+
+fn clock_now(clock: &ManualClock) -> jiff::Timestamp {
+    use frontdesk::clock::Clock;
+    clock.now()
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    axum::serve(listener, router).await.unwrap();
+}
+
+/// A rule on the bus that copies every Frontdesk event into a fresh queue.
+async fn tap_events(sdk: &SdkConfig, bus: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("tap"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .put_rule()
+        .name("tap")
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["frontdesk"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("tap")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("tap")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+impl TestApp {
+    pub fn now(&self) -> jiff::Timestamp {
+        clock_now(&self.clock)
+    }
+
+    pub fn sign(&self, body: &[u8]) -> String {
+        signature::sign(body, WEBHOOK_SECRET.as_bytes(), self.now())
+    }
+
+    pub async fn post_webhook(
+        &self,
+        body: &[u8],
+        signature_header: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/elevenlabs/post-call", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature_header {
+            req = req.header("ElevenLabs-Signature", sig);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Signs with the current clock and posts.
+    pub async fn deliver(&self, body: &[u8]) -> reqwest::Response {
+        let sig = self.sign(body);
+        self.post_webhook(body, Some(&sig)).await
+    }
+
+    /// One batch from the retry queue, as one Lambda invocation would get it.
+    pub async fn poll_queue_once(&self) -> usize {
+        local::poller::poll_once(&self.deps, Duration::ZERO)
+            .await
+            .expect("poll")
+    }
+
+    /// Runs the retry queue until it stays empty (as Lambda's event source would).
+    pub async fn drain_queue(&self) -> usize {
+        let mut handled = 0;
+        let mut empty_polls = 0;
+        for _ in 0..60 {
+            let n = local::poller::poll_once(&self.deps, Duration::ZERO)
+                .await
+                .expect("poll");
+            handled += n;
+            if n == 0 {
+                empty_polls += 1;
+                if empty_polls >= 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            } else {
+                empty_polls = 0;
+            }
+        }
+        handled
+    }
+
+    /// Every item in the table (tests only; the product never scans).
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let out = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(&self.resources.table)
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default()
+    }
+
+    /// Items other than the tenant's configuration.
+    pub async fn records(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| !matches!(i.get("SK"), Some(AttributeValue::S(s)) if s == "CONFIG"))
+            .collect()
+    }
+
+    pub async fn records_of(&self, sk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.records()
+            .await
+            .into_iter()
+            .filter(|i| matches!(i.get("SK"), Some(AttributeValue::S(s)) if s == sk))
+            .collect()
+    }
+
+    pub async fn object_keys(&self) -> Vec<String> {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let out = s3
+            .list_objects_v2()
+            .bucket(&self.resources.bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| o.key)
+            .collect()
+    }
+
+    pub async fn object(&self, key: &str) -> Vec<u8> {
+        self.deps
+            .blobs
+            .get(key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no object {key}"))
+    }
+
+    /// Messages waiting in the retry queue, visible or not.
+    pub async fn queued(&self) -> usize {
+        queue_depth(&self.sdk, &self.resources.retry_queue_url).await
+    }
+
+    pub async fn dead_letters(&self) -> usize {
+        queue_depth(&self.sdk, &self.resources.dead_letter_queue_url).await
+    }
+
+    /// The Twilio Messages requests received so far, as form fields.
+    pub async fn texts_sent(&self) -> Vec<HashMap<String, String>> {
+        self.twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path().ends_with("/Messages.json"))
+            .map(|r| url_decode_form(&r.body))
+            .collect()
+    }
+
+    /// Detail types of the events published on the bus so far.
+    pub async fn published_events(&self) -> Vec<serde_json::Value> {
+        let Some(url) = &self.event_tap else {
+            return Vec::new();
+        };
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut events = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                events.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        events
+    }
+}
+
+async fn queue_depth(sdk: &SdkConfig, url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes.unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ]
+    .iter()
+    .map(|a| {
+        attrs
+            .get(a)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+fn url_decode_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A string attribute of an item.
+pub fn attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name)? {
+        AttributeValue::S(s) => Some(s.clone()),
+        AttributeValue::N(n) => Some(n.clone()),
+        AttributeValue::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A sample from events/, as bytes.
+pub fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(workspace().join("events/webhooks").join(name)).unwrap()
+}
+
+/// A sample with edits applied to its JSON.
+pub fn sample_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&sample(name)).unwrap();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}

@@ -6,5 +6,5 @@ use frontdesk::{deps::Deps, http, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let deps = Deps::from_env().await?;
-    lambda_http::run(http::post_call_router(deps)).await
+    lambda_http::run(http::with_fallback(http::post_call_routes(deps))).await
 }

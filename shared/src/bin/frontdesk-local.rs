@@ -1,1 +1,230 @@
-fn main() {}
+//! The local host: `frontdesk-local serve` runs every route on http://127.0.0.1:3000 against
+//! moto (AWS_ENDPOINT_URL), with the retry queue consumed in-process; `frontdesk-local sign FILE`
+//! prints an ElevenLabs-Signature for a body, signed with the local webhook secret.
+//!
+//! `make dev` and `make send` call these; see the README.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use frontdesk::clock::{Clock, SystemClock};
+use frontdesk::config::AppConfig;
+use frontdesk::deps::Deps;
+use frontdesk::elevenlabs::signature;
+use frontdesk::local::{self, resources, template::Template};
+use frontdesk::secrets::Secrets;
+use frontdesk::store::messages::MessageState;
+use frontdesk::tenant::TenantConfig;
+
+const SECRETS_FILE: &str = ".local/secrets.env";
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") | None => serve().await,
+        Some("sign") if args.len() == 2 => sign(Path::new(&args[1])),
+        _ => Err("usage: frontdesk-local [serve] | sign <body-file>".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("frontdesk-local: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The local webhook secret: from the environment, else `.local/secrets.env` (made on first use).
+fn local_secrets() -> Result<BTreeMap<String, String>, Error> {
+    let mut values = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(SECRETS_FILE) {
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            if let Some((k, v)) = line.split_once('=') {
+                values.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    if !values.contains_key("ELEVENLABS_WEBHOOK_SECRET") {
+        let mut bytes = [0u8; 24];
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        values.insert(
+            "ELEVENLABS_WEBHOOK_SECRET".into(),
+            format!("wsec_local_{}", hex(&bytes)),
+        );
+        std::fs::create_dir_all(".local")?;
+        let text: String = values.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(
+            SECRETS_FILE,
+            format!("# Local-only secrets for make dev (not used in AWS).\n{text}"),
+        )?;
+    }
+    for name in frontdesk::secrets::NAMES {
+        if let Ok(v) = std::env::var(name) {
+            if !v.trim().is_empty() {
+                values.insert(name.to_string(), v);
+            }
+        }
+    }
+    Ok(values)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sign(file: &Path) -> Result<(), Error> {
+    let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let secrets = local_secrets()?;
+    let secret = &secrets["ELEVENLABS_WEBHOOK_SECRET"];
+    println!(
+        "{}",
+        signature::sign(&body, secret.as_bytes(), SystemClock.now())
+    );
+    Ok(())
+}
+
+async fn serve() -> Result<(), Error> {
+    frontdesk::telemetry::init();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map_err(|_| "AWS_ENDPOINT_URL must point at the local AWS (moto); run `make dev`")?;
+    let tenant = std::env::var("FRONTDESK_TENANT_ID").unwrap_or_else(|_| "demo".into());
+    let template_path = PathBuf::from(
+        std::env::var("FRONTDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into()),
+    );
+    let prompts = PathBuf::from(
+        std::env::var("FRONTDESK_PROMPTS").unwrap_or_else(|_| format!("prompts/{tenant}")),
+    );
+    let addr = std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-2".into()),
+        ))
+        .load()
+        .await;
+    let template = Template::load(&template_path)?;
+    let made = resources::create(&sdk, &template, &format!("frontdesk-{tenant}")).await?;
+
+    let secrets_map = local_secrets()?;
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    env.insert("FRONTDESK_TENANT_ID".into(), tenant.clone());
+    env.insert("FRONTDESK_TABLE".into(), made.table.clone());
+    env.insert("FRONTDESK_BUCKET".into(), made.bucket.clone());
+    env.insert(
+        "FRONTDESK_RETRY_QUEUE_URL".into(),
+        made.retry_queue_url.clone(),
+    );
+    env.insert("FRONTDESK_EVENT_BUS".into(), made.event_bus.clone());
+    env.remove("FRONTDESK_SECRETS_ARN");
+    let config = AppConfig::from_lookup(|k| env.get(k).cloned())?;
+    let secrets = Secrets::from_lookup(|k| secrets_map.get(k).cloned());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let deps = Arc::new(Deps::build(config, &sdk, secrets.clone(), clock)?);
+
+    let business = TenantConfig::load_dir(&prompts)?;
+    deps.store
+        .put_tenant_config(&business, &prompts.display().to_string(), deps.now())
+        .await?;
+
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    print_banner(
+        &addr,
+        &endpoint,
+        &template,
+        &made,
+        &tenant,
+        &business,
+        &secrets,
+        &secrets_map,
+    );
+
+    let worker = deps.clone();
+    tokio::spawn(async move { local::poller::run_forever(&worker).await });
+    let watcher = deps.clone();
+    tokio::spawn(async move { print_recorded_messages(&watcher).await });
+
+    axum::serve(listener, local::all_routes(deps))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_banner(
+    addr: &str,
+    endpoint: &str,
+    template: &Template,
+    made: &resources::LocalResources,
+    tenant: &str,
+    business: &TenantConfig,
+    secrets: &Secrets,
+    values: &BTreeMap<String, String>,
+) {
+    println!(
+        "\nFrontdesk is running locally for tenant '{tenant}' ({})\n",
+        business.business.name
+    );
+    println!("Routes (from template.yaml) on http://{addr}:");
+    for r in template.routes() {
+        println!(
+            "  {:<6} http://{addr}{:<40} -> {}",
+            r.method, r.path, r.function
+        );
+    }
+    println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
+    println!("\nLocal AWS (moto) at {endpoint}:");
+    println!("  table       {}", made.table);
+    println!("  bucket      {}", made.bucket);
+    println!("  retry queue {}", made.retry_queue_url);
+    println!("  dead letter {}", made.dead_letter_queue_url);
+    println!("  event bus   {}", made.event_bus);
+    println!("\nDemo tenant's local secrets ({SECRETS_FILE}; never used in AWS):");
+    for name in frontdesk::secrets::NAMES {
+        match values.get(*name) {
+            Some(v) => println!("  {name}={v}"),
+            None => println!("  {name} (unset)"),
+        }
+    }
+    if secrets.twilio_account_sid.is_none() || secrets.twilio_auth_token.is_none() {
+        println!("\nNo Twilio credentials: texts are RECORDED in the outbox (DynamoDB) and printed here, not sent.");
+    } else {
+        println!(
+            "\nTwilio credentials set: texts are sent to {}",
+            std::env::var("TWILIO_API_BASE_URL")
+                .unwrap_or_else(|_| "https://api.twilio.com".into())
+        );
+    }
+    println!("\nTry it:  make send EVENT=events/webhooks/post_call_transcription.json\n");
+}
+
+/// Prints texts recorded instead of sent, so the flow can be watched. Local only: the Lambda
+/// functions never log message bodies or numbers.
+async fn print_recorded_messages(deps: &Deps) {
+    let mut shown: HashSet<String> = HashSet::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let Ok(messages) = deps.store.list_messages(500).await else {
+            continue;
+        };
+        for m in messages {
+            if m.state == MessageState::Recorded && shown.insert(m.message_id.clone()) {
+                println!(
+                    "\n[local outbox] {} -> {} ({}, {} chars)\n  {}\n",
+                    m.purpose,
+                    m.to,
+                    m.message_id,
+                    m.body.chars().count(),
+                    m.body
+                );
+            }
+        }
+    }
+}

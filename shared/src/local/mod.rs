@@ -1,0 +1,19 @@
+//! The local host (feature `local`): AWS resources created on moto from template.yaml, the demo
+//! tenant loaded from prompts/, every route on one server, and a loop standing in for the
+//! Lambda event source that feeds the retry queue to the worker.
+
+pub mod poller;
+pub mod resources;
+pub mod template;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::deps::Deps;
+use crate::http;
+
+/// Every HTTP function's routes on one router, at the paths template.yaml gives them.
+pub fn all_routes(deps: Arc<Deps>) -> Router {
+    http::with_fallback(Router::new().merge(http::post_call_routes(deps)))
+}
