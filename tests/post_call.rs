@@ -742,3 +742,80 @@ fn every_function_in_template_yaml_has_a_sample_event() {
         assert!(samples > 0, "no sample event in {}", dir.display());
     }
 }
+
+#[tokio::test]
+async fn the_retry_worker_reports_only_the_failed_records_of_a_batch() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use frontdesk_blackbox::frontdesk::retry_worker;
+    let app = spawn_app().await;
+    let record = |id: &str, body: &str| {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.to_string());
+        m.body = Some(body.to_string());
+        m
+    };
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        record(
+            "good",
+            r#"{"job":"send_message","tenant":"demo","message_id":"call-recap:conv_gone"}"#,
+        ),
+        record("garbage", "not a job"),
+        record(
+            "other-tenant",
+            r#"{"job":"send_message","tenant":"someone-else","message_id":"m"}"#,
+        ),
+        record(
+            "good-too",
+            r#"{"job":"fetch_audio","tenant":"demo","conversation_id":"conv_without_audio"}"#,
+        ),
+    ];
+    let response = retry_worker::handle(&app.deps, event).await;
+    let mut failed: Vec<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["garbage", "other-tenant"]);
+}
+
+#[tokio::test]
+async fn an_opentelemetry_transcript_is_processed_from_the_json_conversation() {
+    let app = spawn_app_with(Options {
+        elevenlabs_api_key: true,
+        ..Options::default()
+    })
+    .await;
+    mount_twilio(&app, twilio_accepts()).await;
+    let conversation: Value = serde_json::from_slice(&call_with_urgency("normal")).unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/convai/conversations/{CONVERSATION}")))
+        .and(header("xi-api-key", "xi-test-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(conversation["data"].clone()))
+        .expect(1)
+        .mount(&app.elevenlabs)
+        .await;
+    let otel = json!({
+        "type": "post_call_transcription_otel",
+        "event_timestamp": 1760022262,
+        "data": {
+            "agent_id": "agent_4501k7bq2xm9fexv0c3hjz8r6tne",
+            "conversation_id": CONVERSATION,
+            "otlp_traces": {"resourceSpans": []},
+        },
+    });
+
+    let response = app.deliver(&serde_json::to_vec(&otel).unwrap()).await;
+    assert_eq!(response.status(), 200);
+    app.drain_queue().await;
+
+    let call = &app.records_of("CALL").await[0];
+    assert_eq!(attr(call, "caller").as_deref(), Some(CALLER));
+    assert_eq!(app.texts_sent().await.len(), 1);
+    assert!(app
+        .object_keys()
+        .await
+        .contains(&format!("transcripts/demo/{CONVERSATION}.json")));
+    app.elevenlabs.verify().await;
+}

@@ -191,6 +191,7 @@ pub async fn process(deps: &Deps, event: &PostCallEvent) -> Result<Processed, Pr
             PostCallEvent::Transcription(t) => on_transcription(deps, &tenant, t).await,
             PostCallEvent::Audio(a) => on_audio(deps, a).await,
             PostCallEvent::InitiationFailure(f) => on_initiation_failure(deps, &tenant, f).await,
+            PostCallEvent::TranscriptionOtel(r) => on_otel_transcription(deps, &tenant, &r.conversation_id).await,
             PostCallEvent::Other { .. } => Ok("ignored"),
         }
     }
@@ -759,6 +760,46 @@ async fn on_initiation_failure(
         .await?;
     }
     Ok("missed_call")
+}
+
+/// The OpenTelemetry form carries the same call in another shape: fetch the JSON form from the
+/// API and process that, under the transcription's own key, so both forms give one result.
+async fn on_otel_transcription(
+    deps: &Deps,
+    tenant: &TenantConfig,
+    conversation: &ConversationId,
+) -> Result<&'static str, ProcessError> {
+    let Some(client) = &deps.elevenlabs else {
+        warn!(conversation_id = %conversation, outcome = "otel_without_api_key", "OpenTelemetry transcript received but no ELEVENLABS_API_KEY to fetch the JSON form; set the workspace transcript format to JSON");
+        return Ok("otel_without_api_key");
+    };
+    let fetched = client.conversation(conversation).await.map_err(|e| {
+        DependencyError::new(
+            "elevenlabs",
+            "GetConversation",
+            "Unavailable",
+            e.to_string(),
+        )
+    })?;
+    let body = webhook::transcription_body(&fetched)
+        .map_err(|e| DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.0))?;
+    let PostCallEvent::Transcription(t) = webhook::parse(&body)
+        .map_err(|e| DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.0))?
+    else {
+        return Ok("otel_unusable");
+    };
+    if &t.conversation_id != conversation {
+        return Err(DependencyError::new(
+            "elevenlabs",
+            "GetConversation",
+            "WrongConversation",
+            "the API answered with another conversation",
+        )
+        .into());
+    }
+    let key = blobs::keys::raw_webhook(&deps.config.tenant, conversation, webhook::TRANSCRIPTION);
+    deps.blobs.put(&key, body, "application/json").await?;
+    on_transcription(deps, tenant, &t).await
 }
 
 /// Publishes a domain event once: recorded under its id first, marked when published.

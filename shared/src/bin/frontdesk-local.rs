@@ -29,7 +29,11 @@ async fn main() {
     let result = match args.first().map(String::as_str) {
         Some("serve") | None => serve().await,
         Some("sign") if args.len() == 2 => sign(Path::new(&args[1])),
-        _ => Err("usage: frontdesk-local [serve] | sign <body-file>".into()),
+        Some("load-tenant") if args.len() == 3 => load_tenant(&args[1], &args[2]).await,
+        _ => Err(
+            "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>"
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("frontdesk-local: {e}");
@@ -84,6 +88,21 @@ fn sign(file: &Path) -> Result<(), Error> {
         "{}",
         signature::sign(&body, secret.as_bytes(), SystemClock.now())
     );
+    Ok(())
+}
+
+/// Validates prompts/<tenant>/ and writes it as the tenant's configuration item into `table`
+/// (a deployed stack's table, with the caller's AWS credentials; or moto via AWS_ENDPOINT_URL).
+async fn load_tenant(tenant: &str, table: &str) -> Result<(), Error> {
+    let tenant_id = frontdesk::ids::TenantId::parse(tenant)?;
+    let dir = PathBuf::from(format!("prompts/{tenant}"));
+    let business = TenantConfig::load_dir(&dir)?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let store = frontdesk::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), table, tenant_id);
+    store
+        .put_tenant_config(&business, &dir.display().to_string(), SystemClock.now())
+        .await?;
+    println!("loaded {} into {table} for tenant {tenant}", dir.display());
     Ok(())
 }
 

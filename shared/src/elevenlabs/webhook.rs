@@ -14,12 +14,16 @@ use crate::ids::{AgentId, ConversationId};
 pub const TRANSCRIPTION: &str = "post_call_transcription";
 pub const AUDIO: &str = "post_call_audio";
 pub const INITIATION_FAILURE: &str = "call_initiation_failure";
+/// The transcription in OpenTelemetry form: sent when the workspace's transcript format is
+/// (or flips to) "opentelemetry". Frontdesk fetches the JSON form from the API instead.
+pub const TRANSCRIPTION_OTEL: &str = "post_call_transcription_otel";
 
 #[derive(Debug)]
 pub enum PostCallEvent {
     Transcription(Box<Transcription>),
     Audio(Audio),
     InitiationFailure(InitiationFailure),
+    TranscriptionOtel(ConversationRef),
     /// A type we do not handle (the platform adds types): acknowledged and ignored.
     Other {
         kind: String,
@@ -32,6 +36,7 @@ impl PostCallEvent {
             Self::Transcription(_) => TRANSCRIPTION,
             Self::Audio(_) => AUDIO,
             Self::InitiationFailure(_) => INITIATION_FAILURE,
+            Self::TranscriptionOtel(_) => TRANSCRIPTION_OTEL,
             Self::Other { kind } => kind,
         }
     }
@@ -41,6 +46,7 @@ impl PostCallEvent {
             Self::Transcription(t) => Some(&t.conversation_id),
             Self::Audio(a) => Some(&a.conversation_id),
             Self::InitiationFailure(f) => Some(&f.conversation_id),
+            Self::TranscriptionOtel(r) => Some(&r.conversation_id),
             Self::Other { .. } => None,
         }
     }
@@ -50,6 +56,7 @@ impl PostCallEvent {
             Self::Transcription(t) => Some(&t.agent_id),
             Self::Audio(a) => Some(&a.agent_id),
             Self::InitiationFailure(f) => Some(&f.agent_id),
+            Self::TranscriptionOtel(r) => Some(&r.agent_id),
             Self::Other { .. } => None,
         }
     }
@@ -70,7 +77,7 @@ struct Envelope {
 /// Parses a verified raw body. Errors say which field is wrong, for a 400 answer.
 pub fn parse(raw: &[u8]) -> Result<PostCallEvent, PayloadError> {
     let envelope: Envelope = from_slice(raw, "")?;
-    let known = [TRANSCRIPTION, AUDIO, INITIATION_FAILURE];
+    let known = [TRANSCRIPTION, AUDIO, INITIATION_FAILURE, TRANSCRIPTION_OTEL];
     if !known.contains(&envelope.kind.as_str()) {
         return Ok(PostCallEvent::Other {
             kind: envelope.kind,
@@ -86,8 +93,19 @@ pub fn parse(raw: &[u8]) -> Result<PostCallEvent, PayloadError> {
             audio.decode()?; // Refuse undecodable audio before anything is stored.
             PostCallEvent::Audio(audio)
         }
+        TRANSCRIPTION_OTEL => PostCallEvent::TranscriptionOtel(from_value(data)?),
         _ => PostCallEvent::InitiationFailure(from_value(data)?),
     })
+}
+
+/// Wraps a conversation as returned by `GET /v1/convai/conversations/{id}` (the same shape as
+/// the transcription webhook's `data`) into a transcription webhook body.
+pub fn transcription_body(conversation: &[u8]) -> Result<Vec<u8>, PayloadError> {
+    let data: Value = serde_json::from_slice(conversation)
+        .map_err(|e| PayloadError(format!("conversation: {e}")))?;
+    Ok(serde_json::json!({ "type": TRANSCRIPTION, "data": data })
+        .to_string()
+        .into_bytes())
 }
 
 fn from_slice<T: for<'de> Deserialize<'de>>(raw: &[u8], prefix: &str) -> Result<T, PayloadError> {
@@ -236,6 +254,13 @@ pub struct DataCollectionResult {
 pub struct InitiationData {
     #[serde(default, deserialize_with = "null_as_default")]
     pub dynamic_variables: BTreeMap<String, Value>,
+}
+
+/// Just which conversation an event is about.
+#[derive(Debug, Deserialize)]
+pub struct ConversationRef {
+    pub agent_id: AgentId,
+    pub conversation_id: ConversationId,
 }
 
 #[derive(Debug, Deserialize)]

@@ -93,19 +93,7 @@ impl Store {
             keys::GSI1SK,
             s(format!("{}#{}", record.ended_at, record.conversation_id)),
         );
-        let (expression, names, values) = set.into_parts();
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        self.apply_set((pk, sk), set).await
     }
 
     pub async fn set_call_audio(
@@ -122,19 +110,7 @@ impl Store {
             .set("audio_stored_at", s(now.to_string()))
             .set_if_absent("tenant", s(self.tenant().as_str()))
             .set_if_absent("conversation_id", s(conversation.as_str()));
-        let (expression, names, values) = set.into_parts();
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        self.apply_set((pk, sk), set).await
     }
 
     pub async fn get_call(

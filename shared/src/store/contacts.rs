@@ -120,19 +120,7 @@ impl Store {
             .set("opted_out_at", s(now.to_string()))
             .set("opt_out_reason", s(reason))
             .set_if_absent("first_seen_at", s(now.to_string()));
-        let (expression, names, values) = set.into_parts();
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        self.apply_set((pk, sk), set).await
     }
 
     /// Adds this contact to the person's open lead, or opens one. Two enquiries racing (a call

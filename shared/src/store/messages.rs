@@ -167,19 +167,7 @@ impl Store {
             .set_opt("twilio_sid", outcome.twilio_sid.clone().map(s))
             .set_opt("error_code", outcome.error_code.clone().map(s))
             .set_opt("error_detail", outcome.error_detail.clone().map(s));
-        let (expression, names, values) = set.into_parts();
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        self.apply_set((pk, sk), set).await
     }
 
     /// The tenant's messages, oldest first (for the local viewer and tests).

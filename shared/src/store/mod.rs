@@ -65,6 +65,27 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Applies an unconditional `SET …` to one item (creating it if absent).
+    pub async fn apply_set(
+        &self,
+        key: (String, String),
+        set: SetClause,
+    ) -> Result<(), DependencyError> {
+        let (expression, names, values) = set.into_parts();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.0))
+            .key(keys::SK, s(key.1))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        Ok(())
+    }
+
     /// Writes the tenant's configuration (from `prompts/<tenant>/`).
     pub async fn put_tenant_config(
         &self,
