@@ -2,6 +2,7 @@
 # need (a Python venv with moto, cfn-lint and aws-sam-translator) on first use.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
 
 VENV       := .venv
@@ -46,9 +47,11 @@ send:
 	  -H "Content-Type: application/json" -H "ElevenLabs-Signature: $$sig" \
 	  --data-binary @"$(EVENT)" -w '\nHTTP %{http_code}\n'
 
-test: $(VENV)/.installed
-	cargo test --workspace --all-features --no-fail-fast
+test: $(VENV)/.installed lint
+	@mkdir -p .local
+	cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
 	$(VENV)/bin/python tests/template/validate.py template.yaml
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "Total: %d passed, %d failed\n", p + 1, f }' .local/cargo-test.log
 
 test-template: $(VENV)/.installed
 	$(VENV)/bin/python tests/template/validate.py template.yaml

@@ -555,6 +555,18 @@ async fn a_second_call_from_the_same_person_joins_their_open_lead() {
             .count(),
         1
     );
+
+    // A routine call from someone whose lead is hot does not alarm the owner again.
+    app.deliver(&call_from("conv_third_call_00003", CALLER, "normal"))
+        .await;
+    app.drain_queue().await;
+    let to_owner = app
+        .texts_sent()
+        .await
+        .into_iter()
+        .filter(|t| t["To"] == "+442079460001")
+        .count();
+    assert_eq!(to_owner, 1);
 }
 
 #[tokio::test]

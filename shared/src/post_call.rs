@@ -420,7 +420,8 @@ async fn on_transcription(
         let booking_time = facts
             .booking_time
             .map(|b| spoken_datetime(&b.to_zoned(zone.clone())));
-        if lead.hot {
+        // The owner hears about this call when this call is urgent, not every time a hot lead rings again.
+        if facts.hot {
             let summary: Option<String> = analysis
                 .and_then(|a| a.transcript_summary.as_deref())
                 .map(|s| s.chars().take(400).collect());
@@ -523,7 +524,7 @@ async fn on_transcription(
             }))
             .await?;
         }
-        if lead.hot {
+        if facts.hot {
             emit(deps, &format!("lead.hot:{}:{conv}", lead.id), "lead.hot", json!({
                 "lead_id": lead.id.as_str(), "conversation_id": conv.as_str(), "urgency": facts.urgency,
             }))
