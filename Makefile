@@ -15,13 +15,13 @@ EVENT      ?= events/webhooks/post_call_transcription.json
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-rust test-template send fmt lint release sizes clean
+.PHONY: help dev test test-template send fmt lint package sizes clean
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, demo tenant)"
 	@echo "make test   run every test (unit, black-box against moto + wiremock, template)"
 	@echo "make send   sign and POST a sample webhook to the local server (EVENT=$(EVENT))"
-	@echo "make sizes  release-build every function and print binary and zip sizes"
+	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,16 +63,27 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-release:
-	cargo build --release -p post-call -p retry-worker
+FUNCTIONS  := post-call retry-worker
+LAMBDA_VENV := .venv-lambda
 
-# Sizes of the release binaries as Lambda would get them (bootstrap in a zip).
-sizes: release
-	@for f in post-call retry-worker; do \
-	  d=$$(mktemp -d); cp target/release/$$f $$d/bootstrap; (cd $$d && zip -q -9 f.zip bootstrap); \
-	  printf "%-14s binary %8d bytes  zipped %8d bytes\n" $$f $$(stat -c %s $$d/bootstrap) $$(stat -c %s $$d/f.zip); \
-	  rm -rf $$d; done
+$(LAMBDA_VENV)/.installed: tests/requirements-build.txt
+	$(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-build.txt
+	rustup target add aarch64-unknown-linux-gnu
+	touch $@
+
+# The deployable artefacts: arm64 (Graviton) release builds zipped as Lambda wants them
+# (target/lambda/<function>/bootstrap.zip), built as `sam build` does with cargo-lambda.
+package: $(LAMBDA_VENV)/.installed
+	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" AWS_LC_SYS_NO_JITTER_ENTROPY=1 \
+	  cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+
+sizes: package
+	@for f in $(FUNCTIONS); do \
+	  printf "%-14s arm64 binary %9d bytes   zipped %9d bytes\n" $$f \
+	    $$(unzip -l target/lambda/$$f/bootstrap.zip | awk '$$4 == "bootstrap" {print $$1}') \
+	    $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) $(LAMBDA_VENV) .local

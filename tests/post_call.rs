@@ -3,6 +3,9 @@
 
 use frontdesk_blackbox::frontdesk::http::ROUTES;
 use frontdesk_blackbox::frontdesk::local::template::Template;
+use frontdesk_blackbox::frontdesk::outbox::{self, Audience, Dispatch, NewMessage};
+use frontdesk_blackbox::frontdesk::phone::PhoneNumber;
+use frontdesk_blackbox::frontdesk::store::messages::MessageState;
 use frontdesk_blackbox::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{basic_auth, header, method, path};
@@ -299,15 +302,16 @@ async fn a_call_creates_its_record_transcript_contact_lead_text_and_events() {
 }
 
 #[tokio::test]
-async fn ten_deliveries_of_one_event_make_one_record_and_one_text() {
+async fn ten_deliveries_of_one_event_make_one_record_and_one_text_each() {
     let app = spawn_app().await;
+    // A hot lead: one text to the caller, one to the owner, never more.
     Mock::given(method("POST"))
         .and(path(messages_path()))
         .respond_with(twilio_accepts())
-        .expect(1)
+        .expect(2)
         .mount(&app.twilio)
         .await;
-    let body = call_with_urgency("normal");
+    let body = call_with_urgency("urgent");
 
     // Five at once, then five one after another.
     let concurrent = (0..5).map(|_| app.deliver(&body));
@@ -326,8 +330,13 @@ async fn ten_deliveries_of_one_event_make_one_record_and_one_text() {
 
     assert_eq!(app.records_of("CALL").await.len(), 1);
     assert_eq!(app.records_of("LEAD").await.len(), 1);
-    assert_eq!(app.records_of("MSG").await.len(), 1);
-    assert_eq!(app.texts_sent().await.len(), 1);
+    assert_eq!(app.records_of("MSG").await.len(), 2);
+    let texts = app.texts_sent().await;
+    assert_eq!(texts.iter().filter(|t| t["To"] == CALLER).count(), 1);
+    assert_eq!(
+        texts.iter().filter(|t| t["To"] == "+442079460001").count(),
+        1
+    );
     let events = app.published_events().await;
     assert_eq!(
         events
@@ -700,7 +709,11 @@ async fn an_unreadable_job_ends_in_the_dead_letter_queue() {
 #[tokio::test]
 async fn logs_never_carry_phone_numbers_names_or_transcript_text() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_refuses(400, 21211)).await;
+    let refusal = ResponseTemplate::new(400).set_body_json(json!({
+        "code": 21211, "status": 400,
+        "message": "The 'To' number +14155550123 is not a valid phone number.",
+    }));
+    mount_twilio(&app, refusal).await;
     app.deliver(&sample("post_call_transcription.json")).await;
     app.deliver(&sample("call_initiation_failure.json")).await;
     app.drain_queue().await;
@@ -760,6 +773,26 @@ async fn the_retry_worker_reports_only_the_failed_records_of_a_batch() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use frontdesk_blackbox::frontdesk::retry_worker;
     let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts())
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let pending = outbox::create(
+        &app.deps,
+        NewMessage {
+            id: "call-recap:conv_batch".into(),
+            purpose: "info_recap",
+            audience: Audience::Caller,
+            to: PhoneNumber::parse(CALLER, None).unwrap(),
+            body: "Thanks for calling.".into(),
+            conversation_id: None,
+            lead_id: None,
+        },
+    )
+    .await
+    .unwrap();
     let record = |id: &str, body: &str| {
         let mut m = SqsMessage::default();
         m.message_id = Some(id.to_string());
@@ -770,7 +803,7 @@ async fn the_retry_worker_reports_only_the_failed_records_of_a_batch() {
     event.records = vec![
         record(
             "good",
-            r#"{"job":"send_message","tenant":"demo","message_id":"call-recap:conv_gone"}"#,
+            &json!({"job": "send_message", "tenant": "demo", "message_id": pending}).to_string(),
         ),
         record("garbage", "not a job"),
         record(
@@ -790,6 +823,9 @@ async fn the_retry_worker_reports_only_the_failed_records_of_a_batch() {
         .collect();
     failed.sort();
     assert_eq!(failed, ["garbage", "other-tenant"]);
+    let sent = app.deps.store.get_message(&pending).await.unwrap().unwrap();
+    assert_eq!(sent.state, MessageState::Sent, "the good job did its work");
+    app.twilio.verify().await;
 }
 
 #[tokio::test]
@@ -830,4 +866,203 @@ async fn an_opentelemetry_transcript_is_processed_from_the_json_conversation() {
         .await
         .contains(&format!("transcripts/demo/{CONVERSATION}.json")));
     app.elevenlabs.verify().await;
+}
+
+#[tokio::test]
+async fn a_run_that_dies_mid_processing_is_finished_once_its_lease_expires() {
+    let app = spawn_app().await;
+    mount_twilio(&app, twilio_accepts()).await;
+    let conversation =
+        frontdesk_blackbox::frontdesk::ids::ConversationId::parse(CONVERSATION).unwrap();
+    // Another run took the event and died holding it.
+    let body = call_with_urgency("normal");
+    app.deliver(&sample_with("post_call_audio.json", |_| {}))
+        .await; // unrelated event, same conversation
+    app.deps
+        .store
+        .claim_inbox(
+            &conversation,
+            "post_call_transcription",
+            "raw/x",
+            app.now(),
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    app.deps
+        .store
+        .lease_inbox(&conversation, "post_call_transcription", app.now(), 120)
+        .await
+        .unwrap();
+
+    let response = app.deliver(&body).await;
+    assert_eq!(response.status(), 200, "durable, so accepted");
+    app.poll_queue_once().await; // the re-check finds it still held
+    assert!(
+        app.records_of("CALL")
+            .await
+            .iter()
+            .all(|c| attr(c, "status").is_none()),
+        "not processed while held"
+    );
+
+    app.clock.advance(jiff::SignedDuration::from_mins(3));
+    app.drain_queue().await;
+    let call = &app.records_of("CALL").await[0];
+    assert_eq!(attr(call, "status").as_deref(), Some("completed"));
+    assert!(
+        attr(call, "audio_key").is_some(),
+        "the audio stored first is kept"
+    );
+    assert_eq!(app.texts_sent().await.len(), 1);
+}
+
+async fn message_stuck_in_sending(app: &TestApp) -> String {
+    let id = outbox::create(
+        &app.deps,
+        NewMessage {
+            id: "call-recap:conv_stuck".into(),
+            purpose: "info_recap",
+            audience: Audience::Caller,
+            to: PhoneNumber::parse(CALLER, None).unwrap(),
+            body: "Thanks for calling Northside.".into(),
+            conversation_id: None,
+            lead_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    // A run took it and died before it could record what Twilio said.
+    app.deps
+        .store
+        .begin_send(&id, app.now())
+        .await
+        .unwrap()
+        .unwrap();
+    id
+}
+
+async fn mount_twilio_list(app: &TestApp, bodies: &[&str]) {
+    let messages: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| json!({"sid": format!("SM{i:032}"), "to": CALLER, "body": b, "status": "delivered"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(messages_path()))
+        .and(wiremock::matchers::query_param("To", CALLER))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"messages": messages, "page": 0})),
+        )
+        .mount(&app.twilio)
+        .await;
+}
+
+#[tokio::test]
+async fn a_send_that_died_after_reaching_twilio_is_not_sent_again() {
+    let app = spawn_app().await;
+    let id = message_stuck_in_sending(&app).await;
+    mount_twilio_list(&app, &["Something else", "Thanks for calling Northside."]).await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts())
+        .expect(0)
+        .mount(&app.twilio)
+        .await;
+    let tenant = app.deps.tenant().await.unwrap();
+
+    // Still within the window a send may take: left alone, and looked at again later.
+    assert_eq!(
+        outbox::dispatch(&app.deps, &tenant, &id).await.unwrap(),
+        Dispatch::InFlight
+    );
+    app.clock.advance(jiff::SignedDuration::from_mins(3));
+    app.drain_queue().await;
+
+    let msg = app.deps.store.get_message(&id).await.unwrap().unwrap();
+    assert_eq!(msg.state, MessageState::Sent);
+    assert_eq!(
+        msg.twilio_sid.as_deref(),
+        Some("SM00000000000000000000000000000001")
+    );
+    app.twilio.verify().await;
+}
+
+#[tokio::test]
+async fn a_send_that_died_before_reaching_twilio_is_sent_after_checking() {
+    let app = spawn_app().await;
+    let id = message_stuck_in_sending(&app).await;
+    mount_twilio_list(&app, &["Something else"]).await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts())
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let tenant = app.deps.tenant().await.unwrap();
+
+    app.clock.advance(jiff::SignedDuration::from_mins(3));
+    assert_eq!(
+        outbox::dispatch(&app.deps, &tenant, &id).await.unwrap(),
+        Dispatch::Sent
+    );
+    assert_eq!(
+        app.deps
+            .store
+            .get_message(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MessageState::Sent
+    );
+    app.twilio.verify().await;
+}
+
+#[tokio::test]
+async fn after_a_twilio_500_the_retry_checks_before_sending_again() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_refuses(500, 20500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts())
+        .with_priority(2)
+        .mount(&app.twilio)
+        .await;
+    mount_twilio_list(&app, &[]).await;
+
+    app.deliver(&call_with_urgency("normal")).await;
+    app.drain_queue().await;
+
+    let requests = app.twilio.received_requests().await.unwrap();
+    let kinds: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["POST", "GET", "POST"],
+        "send, look, send again only because Twilio had nothing"
+    );
+    let message = &app.records_of("MSG").await[0];
+    assert_eq!(attr(message, "state").as_deref(), Some("sent"));
+}
+
+#[tokio::test]
+async fn an_accepted_send_with_an_unreadable_answer_is_not_sent_again() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(201).set_body_string("<html>oops</html>"))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    app.deliver(&call_with_urgency("normal")).await;
+    app.drain_queue().await;
+    let message = &app.records_of("MSG").await[0];
+    assert_eq!(attr(message, "state").as_deref(), Some("sent"));
+    app.twilio.verify().await;
 }

@@ -29,6 +29,11 @@ pub struct AppConfig {
     pub bookkeeping_ttl: Duration,
     /// How long the tenant configuration is cached in memory.
     pub tenant_cache_ttl: Duration,
+    /// When a message is found mid-send, look again this much later (by then that send has
+    /// either settled or died).
+    pub send_check_delay: Duration,
+    /// How long a webhook request may spend processing before it answers (the rest is queued).
+    pub inline_budget: Duration,
     /// Wait before fetching a call's audio from the ElevenLabs API when no audio webhook came.
     pub audio_fetch_delay: Duration,
 }
@@ -102,6 +107,10 @@ impl AppConfig {
                 86_400 * number("FRONTDESK_BOOKKEEPING_TTL_DAYS", 35)?,
             ),
             tenant_cache_ttl: Duration::from_secs(number("FRONTDESK_TENANT_CACHE_SECS", 60)?),
+            send_check_delay: Duration::from_secs(
+                number("FRONTDESK_SEND_CHECK_DELAY_SECS", 150)?.min(900),
+            ),
+            inline_budget: Duration::from_millis(number("FRONTDESK_INLINE_BUDGET_MS", 8000)?),
             audio_fetch_delay: Duration::from_secs(
                 number("FRONTDESK_AUDIO_FETCH_DELAY_SECS", 600)?.min(900),
             ),

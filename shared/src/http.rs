@@ -56,9 +56,15 @@ impl IntoResponse for ApiError {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit })
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })
 }
 
 /// The post-call function's routes (no fallback: the local server merges routers).

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod metrics;
 pub mod outbox;
 pub mod phone;
 pub mod post_call;

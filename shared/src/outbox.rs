@@ -8,10 +8,11 @@ use tracing::{error, info, warn};
 use crate::deps::Deps;
 use crate::error::DependencyError;
 use crate::jobs::Job;
+use crate::metrics;
 use crate::phone::PhoneNumber;
 use crate::store::messages::{MessageState, OutboundMessage, SendOutcome};
 use crate::tenant::TenantConfig;
-use crate::twilio::{OutgoingSms, Retry, OPTED_OUT};
+use crate::twilio::{OutgoingSms, Retry, TwilioError, OPTED_OUT};
 
 /// Twilio's limit for one message body.
 const MAX_BODY_CHARS: usize = 1600;
@@ -62,6 +63,7 @@ pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyEr
         conversation_id: msg.conversation_id,
         lead_id: msg.lead_id,
         twilio_sid: None,
+        needs_check: false,
         error_code: None,
         error_detail: None,
         created_at: now.clone(),
@@ -74,16 +76,23 @@ pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyEr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dispatch {
     Sent,
+    /// Found already sent when checked after an unclear answer: not sent again.
+    FoundSent,
     Recorded,
     Suppressed,
     RetryQueued,
     Failed,
-    /// Nothing to do: already settled or being sent by someone else.
+    /// Another run is sending it right now; a check is queued in case that run dies.
+    InFlight,
+    /// Nothing to do: already settled.
     AlreadySettled(MessageState),
     Missing,
 }
 
-/// Sends a message now if it is still due. Safe to call any number of times.
+/// A send that has not settled after this long died with its run (a send takes at most ~10 s).
+const STALE_SENDING_SECS: i64 = 120;
+
+/// Sends a message now if it is still due. Safe to call any number of times, concurrently.
 pub async fn dispatch(
     deps: &Deps,
     tenant: &TenantConfig,
@@ -93,11 +102,39 @@ pub async fn dispatch(
         warn!(message_id = id, "message to dispatch does not exist");
         return Ok(Dispatch::Missing);
     };
-    if !matches!(msg.state, MessageState::Pending | MessageState::Retrying) {
-        return Ok(Dispatch::AlreadySettled(msg.state));
+    match msg.state {
+        MessageState::Pending | MessageState::Retrying => {}
+        MessageState::Sending => {
+            let since = msg
+                .updated_at
+                .parse::<jiff::Timestamp>()
+                .map(|t| deps.now().as_second() - t.as_second());
+            if since.is_ok_and(|s| s < STALE_SENDING_SECS) {
+                // Look again once that run must have finished, in case it died mid-send.
+                let job = Job::SendMessage {
+                    tenant: deps.config.tenant.to_string(),
+                    message_id: id.to_string(),
+                };
+                deps.queue
+                    .enqueue(&job, deps.config.send_check_delay)
+                    .await?;
+                return Ok(Dispatch::InFlight);
+            }
+            // The run that was sending died: Twilio may or may not have it. Check before resending.
+            if !deps
+                .store
+                .take_over_stale_send(id, &msg.updated_at, deps.now())
+                .await?
+            {
+                return Ok(Dispatch::InFlight);
+            }
+            warn!(message_id = id, purpose = %msg.purpose, outcome = "stale_send", "a send died mid-way; checking Twilio before sending again");
+        }
+        settled => return Ok(Dispatch::AlreadySettled(settled)),
     }
     let to = PhoneNumber::parse(&msg.to, None).ok();
-    if msg.audience == Audience::Caller.as_str() {
+    let caller = msg.audience == Audience::Caller.as_str();
+    if caller {
         let opted_out = match &to {
             Some(p) => deps
                 .store
@@ -137,8 +174,26 @@ pub async fn dispatch(
     };
     // Take the message: from here on, nobody else sends it.
     let Some(msg) = deps.store.begin_send(id, deps.now()).await? else {
-        return Ok(Dispatch::AlreadySettled(MessageState::Sending));
+        return Ok(Dispatch::InFlight);
     };
+    if msg.needs_check {
+        match twilio.find_recent(&msg.to, &msg.body).await {
+            Ok(Some(sid)) => {
+                let outcome = SendOutcome {
+                    twilio_sid: Some(sid),
+                    needs_check: Some(false),
+                    ..Default::default()
+                };
+                deps.store
+                    .settle_message(id, MessageState::Sent, &outcome, deps.now())
+                    .await?;
+                info!(message_id = id, purpose = %msg.purpose, outcome = "found_sent", "message found at Twilio; not sent again");
+                return Ok(Dispatch::FoundSent);
+            }
+            Ok(None) => {}
+            Err(e) => return retry_later(deps, &msg, &e, true).await,
+        }
+    }
     let sms = OutgoingSms {
         to: &msg.to,
         from: tenant.messaging.sms_from.as_ref().map(PhoneNumber::as_str),
@@ -152,48 +207,84 @@ pub async fn dispatch(
     match twilio.send_sms(&sms).await {
         Ok(sent) => {
             let outcome = SendOutcome {
-                twilio_sid: Some(sent.sid.clone()),
+                twilio_sid: sent.sid.clone(),
+                needs_check: Some(false),
                 ..Default::default()
             };
             deps.store
                 .settle_message(id, MessageState::Sent, &outcome, deps.now())
                 .await?;
-            info!(message_id = id, purpose = %msg.purpose, twilio_sid = %sent.sid, attempts = msg.attempts, outcome = "sent", "message sent");
+            info!(message_id = id, purpose = %msg.purpose, twilio_sid = sent.sid.as_deref().unwrap_or("-"), attempts = msg.attempts, outcome = "sent", "message sent");
+            metrics::count("MessagesSent", 1, deps.config.tenant.as_str());
             Ok(Dispatch::Sent)
         }
-        Err(e) => {
-            let outcome = SendOutcome {
-                error_code: e.code().map(|c| c.to_string()),
-                error_detail: Some(e.detail()),
-                ..Default::default()
-            };
-            let give_up =
-                e.retry() == Retry::Never || msg.attempts >= deps.config.max_send_attempts;
-            if give_up {
-                deps.store
-                    .settle_message(id, MessageState::Failed, &outcome, deps.now())
-                    .await?;
-                if e.code() == Some(OPTED_OUT) {
-                    if let Some(p) = &to {
-                        deps.store
-                            .mark_opted_out(p, "twilio_21610", deps.now())
-                            .await?;
-                    }
+        Err(e) if e.retry() == Retry::Never => {
+            // Record the opt-out before settling: if this fails, the retry still sees it due.
+            if e.code() == Some(OPTED_OUT) && caller {
+                if let Some(p) = &to {
+                    deps.store
+                        .mark_opted_out(p, "twilio_21610", deps.now())
+                        .await?;
                 }
-                error!(message_id = id, purpose = %msg.purpose, code = ?e.code(), attempts = msg.attempts, outcome = "failed", "message failed permanently");
-                return Ok(Dispatch::Failed);
             }
-            deps.store
-                .settle_message(id, MessageState::Retrying, &outcome, deps.now())
-                .await?;
-            let delay = deps.config.backoff(msg.attempts);
-            let job = Job::SendMessage {
-                tenant: deps.config.tenant.to_string(),
-                message_id: id.to_string(),
-            };
-            deps.queue.enqueue(&job, delay).await?;
-            warn!(message_id = id, purpose = %msg.purpose, code = ?e.code(), attempts = msg.attempts, retry_in_secs = delay.as_secs(), outcome = "retry_queued", "message send failed; retry queued");
-            Ok(Dispatch::RetryQueued)
+            fail(deps, &msg, &e).await
+        }
+        Err(e) => {
+            let check = e.retry() == Retry::CheckFirst;
+            retry_later(deps, &msg, &e, check).await
         }
     }
+}
+
+/// Queues another attempt with back-off, or gives up after the last one.
+async fn retry_later(
+    deps: &Deps,
+    msg: &OutboundMessage,
+    e: &TwilioError,
+    check_first: bool,
+) -> Result<Dispatch, DependencyError> {
+    if msg.attempts >= deps.config.max_send_attempts {
+        return fail(deps, msg, e).await;
+    }
+    let outcome = SendOutcome {
+        error_code: e.code().map(|c| c.to_string()),
+        error_detail: Some(e.detail()),
+        needs_check: Some(check_first || msg.needs_check),
+        ..Default::default()
+    };
+    deps.store
+        .settle_message(
+            &msg.message_id,
+            MessageState::Retrying,
+            &outcome,
+            deps.now(),
+        )
+        .await?;
+    let delay = deps.config.backoff(msg.attempts);
+    let job = Job::SendMessage {
+        tenant: deps.config.tenant.to_string(),
+        message_id: msg.message_id.clone(),
+    };
+    deps.queue.enqueue(&job, delay).await?;
+    warn!(message_id = %msg.message_id, purpose = %msg.purpose, code = ?e.code(), attempts = msg.attempts, check_first, retry_in_secs = delay.as_secs(), outcome = "retry_queued", "message send failed; retry queued");
+    Ok(Dispatch::RetryQueued)
+}
+
+/// Settles a message as failed, counted in the `MessagesFailed` metric (which has an alarm).
+async fn fail(
+    deps: &Deps,
+    msg: &OutboundMessage,
+    e: &TwilioError,
+) -> Result<Dispatch, DependencyError> {
+    let outcome = SendOutcome {
+        error_code: e.code().map(|c| c.to_string()),
+        error_detail: Some(e.detail()),
+        ..Default::default()
+    };
+    deps.store
+        .settle_message(&msg.message_id, MessageState::Failed, &outcome, deps.now())
+        .await?;
+    metrics::count("MessagesFailed", 1, deps.config.tenant.as_str());
+    error!(message_id = %msg.message_id, purpose = %msg.purpose, code = ?e.code(), attempts = msg.attempts, outcome = "failed", "message failed permanently");
+    Ok(Dispatch::Failed)
 }

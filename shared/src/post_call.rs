@@ -65,6 +65,8 @@ pub enum IntakeError {
 pub enum ProcessError {
     #[error("another worker is processing this event")]
     Busy,
+    #[error("processing took longer than the inline budget; the queued re-check finishes it")]
+    TimedOut,
     #[error("stored webhook {0} is missing")]
     MissingRaw(String),
     #[error(transparent)]
@@ -89,6 +91,10 @@ pub async fn intake(
     };
     let kind = event.kind().to_string();
     let tenant = &deps.config.tenant;
+    // A redelivery of finished work changes nothing, not even the stored copy.
+    if deps.store.inbox_done(&conversation, &kind).await? {
+        return Ok((Intake::Duplicate, Some(event)));
+    }
     let raw_key = blobs::keys::raw_webhook(tenant, &conversation, &kind);
     deps.blobs
         .put(&raw_key, raw.to_vec(), "application/json")
@@ -116,7 +122,11 @@ pub async fn intake(
         .queue
         .enqueue(&recheck, deps.config.intake_recheck_delay)
         .await;
-    match (process(deps, &event).await, queued) {
+    // Bounded, so ElevenLabs gets its 200 quickly; whatever is left, the queued re-check does.
+    let inline = tokio::time::timeout(deps.config.inline_budget, process(deps, &event, raw))
+        .await
+        .unwrap_or(Err(ProcessError::TimedOut));
+    match (inline, queued) {
         (Ok(_), _) => Ok((Intake::Accepted, Some(event))),
         (Err(ProcessError::Busy), Ok(())) => Ok((Intake::Accepted, Some(event))),
         (Err(e), Ok(())) => {
@@ -141,7 +151,7 @@ pub async fn process_stored(
         .await?
         .ok_or_else(|| ProcessError::MissingRaw(key.clone()))?;
     match webhook::parse(&raw) {
-        Ok(event) => process(deps, &event).await,
+        Ok(event) => process(deps, &event, &raw).await,
         Err(e) => {
             // It was verified and parsed at intake; if it no longer parses, retrying won't help.
             warn!(conversation_id = %conversation, event_type, error = %e, "stored webhook no longer parses");
@@ -161,7 +171,12 @@ pub enum Processed {
 }
 
 /// Runs the event's effects under the intake record's lease, then marks it done.
-pub async fn process(deps: &Deps, event: &PostCallEvent) -> Result<Processed, ProcessError> {
+/// `raw` is the verified body the event was parsed from (the transcript is stored from it).
+pub async fn process(
+    deps: &Deps,
+    event: &PostCallEvent,
+    raw: &[u8],
+) -> Result<Processed, ProcessError> {
     let (Some(conversation), kind) = (event.conversation_id(), event.kind()) else {
         return Ok(Processed::Skipped("unhandled type"));
     };
@@ -188,7 +203,7 @@ pub async fn process(deps: &Deps, event: &PostCallEvent) -> Result<Processed, Pr
             }
         }
         match event {
-            PostCallEvent::Transcription(t) => on_transcription(deps, &tenant, t).await,
+            PostCallEvent::Transcription(t) => on_transcription(deps, &tenant, t, raw).await,
             PostCallEvent::Audio(a) => on_audio(deps, a).await,
             PostCallEvent::InitiationFailure(f) => on_initiation_failure(deps, &tenant, f).await,
             PostCallEvent::TranscriptionOtel(r) => on_otel_transcription(deps, &tenant, &r.conversation_id).await,
@@ -292,6 +307,7 @@ async fn on_transcription(
     deps: &Deps,
     tenant: &TenantConfig,
     t: &Transcription,
+    raw: &[u8],
 ) -> Result<&'static str, ProcessError> {
     let now = deps.now();
     let conv = &t.conversation_id;
@@ -301,7 +317,7 @@ async fn on_transcription(
         .and_then(|n| PhoneNumber::parse(n, Some(&tenant.business.country)).ok());
     let zone = tenant.time_zone();
 
-    let transcript_key = store_transcript(deps, tenant, t).await?;
+    let transcript_key = store_transcript(deps, tenant, t, raw).await?;
 
     let mut contact: Option<Contact> = None;
     let mut lead: Option<LeadOutcome> = None;
@@ -337,7 +353,8 @@ async fn on_transcription(
         .and_then(|s| jiff::Timestamp::from_second(s).ok());
     let ended = match (started, t.metadata.call_duration_secs) {
         (Some(s), Some(d)) => s
-            .checked_add(jiff::SignedDuration::from_secs_f64(d.max(0.0)))
+            // Any number is valid JSON: out-of-range durations fall back to now, never panic.
+            .checked_add(jiff::SignedDuration::try_from_secs_f64(d.max(0.0)).unwrap_or_default())
             .unwrap_or(now),
         _ => now,
     };
@@ -465,7 +482,11 @@ async fn on_transcription(
         let (id, purpose, template) = match (&facts.booking_id, &booking_time) {
             // Keyed by the booking, so the booking tool's own confirmation and this one are one text.
             (Some(booking), Some(_)) => (
-                format!("booking-confirmed:{booking}"),
+                // The booking id is model-collected text: hashed, so keys and logs stay safe.
+                format!(
+                    "booking-confirmed:{}",
+                    crate::ids::derived_id("bk", &[booking])
+                ),
                 "booking_confirmed",
                 &tenant.templates.booking_confirmed,
             ),
@@ -589,18 +610,12 @@ async fn store_transcript(
     deps: &Deps,
     tenant: &TenantConfig,
     t: &Transcription,
+    raw: &[u8],
 ) -> Result<String, DependencyError> {
     let key = blobs::keys::transcript(&deps.config.tenant, &t.conversation_id);
-    let raw = deps
-        .blobs
-        .get(&blobs::keys::raw_webhook(
-            &deps.config.tenant,
-            &t.conversation_id,
-            webhook::TRANSCRIPTION,
-        ))
-        .await?;
-    let mut turns = raw
-        .and_then(|r| serde_json::from_slice::<Value>(&r).ok())
+    // Parsed again as plain JSON so every field ElevenLabs sent is kept, typed or not.
+    let mut turns = serde_json::from_slice::<Value>(raw)
+        .ok()
         .and_then(|mut v| {
             v.get_mut("data")
                 .and_then(|d| d.get_mut("transcript"))
@@ -799,8 +814,10 @@ async fn on_otel_transcription(
         .into());
     }
     let key = blobs::keys::raw_webhook(&deps.config.tenant, conversation, webhook::TRANSCRIPTION);
-    deps.blobs.put(&key, body, "application/json").await?;
-    on_transcription(deps, tenant, &t).await
+    deps.blobs
+        .put(&key, body.clone(), "application/json")
+        .await?;
+    on_transcription(deps, tenant, &t, &body).await
 }
 
 /// Publishes a domain event once: recorded under its id first, marked when published.

@@ -33,15 +33,20 @@ pub struct OutgoingSms<'a> {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SentMessage {
-    pub sid: String,
+    /// `None` when Twilio said 2xx but the body was unreadable: accepted all the same.
+    #[serde(default)]
+    pub sid: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// Worth trying again later (rate limit, outage, network).
+    /// Not processed by Twilio (rate limit, unavailable, no connection): safe to send again.
     Later,
+    /// Twilio may have sent it (500, no answer after the request went out): look before
+    /// sending again, or the person gets it twice.
+    CheckFirst,
     /// Will fail the same way every time.
     Never,
 }
@@ -55,9 +60,12 @@ pub enum TwilioError {
         code: Option<u32>,
         message: String,
     },
-    /// No usable answer: connection failed, timed out, or the body made no sense.
+    /// The request never reached Twilio (connection refused, DNS, TLS).
     #[error("Twilio could not be reached: {0}")]
-    Unreachable(String),
+    NotSent(String),
+    /// The request went out but no answer came back (timeout, cut connection).
+    #[error("Twilio did not answer: {0}")]
+    NoAnswer(String),
 }
 
 /// Errors that mean the recipient cannot be texted: never retried.
@@ -77,20 +85,24 @@ impl TwilioError {
     pub fn code(&self) -> Option<u32> {
         match self {
             Self::Refused { code, .. } => *code,
-            Self::Unreachable(_) => None,
+            Self::NotSent(_) | Self::NoAnswer(_) => None,
         }
     }
 
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Unreachable(_) => Retry::Later,
+            Self::NotSent(_) => Retry::Later,
+            Self::NoAnswer(_) => Retry::CheckFirst,
             Self::Refused { status, code, .. } => {
                 if code.is_some_and(|c| PERMANENT_RECIPIENT_ERRORS.contains(&c)) {
                     Retry::Never
-                } else if *status == 429 || code == &Some(20429) || *status >= 500 {
-                    // 429s were not processed; 5xx may be an outage. A 500 can in rare cases have
-                    // sent the message: accepted, as losing a confirmation is worse.
+                } else if *status == 429 || code == &Some(20429) || matches!(status, 502..=504) {
+                    // "Requests that receive 429 responses aren't processed"; 502-504 come from
+                    // in front of the API when it is unavailable.
                     Retry::Later
+                } else if *status >= 500 {
+                    // Twilio: retrying a 500 on a send "can result in multiple messages".
+                    Retry::CheckFirst
                 } else if *status == 401 || *status == 403 {
                     // Credentials are being fixed or rotated: retry until the attempts run out.
                     Retry::Later
@@ -112,7 +124,7 @@ impl TwilioError {
                 let code = code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
                 format!("HTTP {status}, Twilio error {code}: {}", scrub(message))
             }
-            Self::Unreachable(m) => m.clone(),
+            Self::NotSent(m) | Self::NoAnswer(m) => m.clone(),
         }
     }
 }
@@ -139,7 +151,7 @@ impl TwilioClient {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| TwilioError::Unreachable(e.to_string()))?;
+            .map_err(|e| TwilioError::NotSent(e.to_string()))?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -167,16 +179,21 @@ impl TwilioClient {
             .form(&form)
             .send()
             .await
-            .map_err(|e| TwilioError::Unreachable(describe_transport(&e)))?;
+            .map_err(|e| transport_error(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| TwilioError::Unreachable(describe_transport(&e)))?;
+        let body = response.bytes().await;
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|e| TwilioError::Unreachable(format!("unreadable success body: {e}")));
+            // Accepted: whatever the body says, sending again would send twice.
+            let sent = body
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(SentMessage {
+                    sid: None,
+                    status: None,
+                });
+            return Ok(sent);
         }
+        let body = body.map_err(|e| transport_error(&e))?;
         let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         Err(TwilioError::Refused {
             status: status.as_u16(),
@@ -186,15 +203,66 @@ impl TwilioClient {
                 .unwrap_or_default(),
         })
     }
+
+    /// The most recent messages to `to` (newest first): the SID of one with exactly `body`, if
+    /// Twilio has it. Used before re-sending after an answer that left it unclear.
+    pub async fn find_recent(&self, to: &str, body: &str) -> Result<Option<String>, TwilioError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            messages: Vec<Listed>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            sid: String,
+            #[serde(default)]
+            to: Option<String>,
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url, self.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .query(&[("To", to), ("PageSize", "20")])
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        if !status.is_success() {
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            return Err(TwilioError::Refused {
+                status: status.as_u16(),
+                code: parsed.as_ref().and_then(|b| b.code),
+                message: parsed
+                    .and_then(|b| b.message.or(b.detail))
+                    .unwrap_or_default(),
+            });
+        }
+        let page: Page = serde_json::from_slice(&bytes)
+            .map_err(|_| TwilioError::NoAnswer("unreadable message list".into()))?;
+        Ok(page
+            .messages
+            .into_iter()
+            .find(|m| m.body.as_deref() == Some(body) && m.to.as_deref().is_none_or(|t| t == to))
+            .map(|m| m.sid))
+    }
 }
 
-fn describe_transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
+fn transport_error(e: &reqwest::Error) -> TwilioError {
+    if e.is_connect() {
+        TwilioError::NotSent("connection failed".into())
+    } else if e.is_builder() || e.is_request() && !e.is_timeout() && !e.is_body() {
+        TwilioError::NotSent("request failed before it was sent".into())
+    } else if e.is_timeout() {
+        TwilioError::NoAnswer("timed out".into())
     } else {
-        "transport error".into()
+        TwilioError::NoAnswer("connection interrupted".into())
     }
 }
 
@@ -214,7 +282,17 @@ mod tests {
     fn rate_limits_and_outages_are_retried() {
         assert_eq!(refused(429, Some(20429)).retry(), Retry::Later);
         assert_eq!(refused(503, None).retry(), Retry::Later);
-        assert_eq!(TwilioError::Unreachable("x".into()).retry(), Retry::Later);
+        assert_eq!(TwilioError::NotSent("x".into()).retry(), Retry::Later);
+        assert_eq!(refused(502, None).retry(), Retry::Later);
+    }
+
+    #[test]
+    fn answers_that_may_have_sent_are_checked_before_sending_again() {
+        assert_eq!(refused(500, Some(20500)).retry(), Retry::CheckFirst);
+        assert_eq!(
+            TwilioError::NoAnswer("timed out".into()).retry(),
+            Retry::CheckFirst
+        );
     }
 
     #[test]

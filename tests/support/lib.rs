@@ -222,6 +222,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("FRONTDESK_INTAKE_RECHECK_SECS", "0".to_string()),
         ("FRONTDESK_RETRY_BASE_SECS", "0".to_string()),
         ("FRONTDESK_AUDIO_FETCH_DELAY_SECS", "0".to_string()),
+        ("FRONTDESK_SEND_CHECK_DELAY_SECS", "0".to_string()),
     ]);
     if let Some(limit) = options.max_body_bytes {
         env.insert("FRONTDESK_MAX_BODY_BYTES", limit.to_string());

@@ -33,8 +33,6 @@ impl ElevenLabsClient {
     pub fn new(base_url: &str, api_key: &str) -> Result<Self, ElevenLabsError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
-            // Audio of a long call is several megabytes.
-            .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ElevenLabsError::Unreachable(e.to_string()))?;
         Ok(Self {
@@ -49,20 +47,28 @@ impl ElevenLabsClient {
         &self,
         id: &ConversationId,
     ) -> Result<Vec<u8>, ElevenLabsError> {
-        self.get_bytes(&format!("/v1/convai/conversations/{id}/audio"))
-            .await
+        // A long call's MP3 is tens of megabytes.
+        self.get_bytes(
+            &format!("/v1/convai/conversations/{id}/audio"),
+            Duration::from_secs(120),
+        )
+        .await
     }
 
     /// `GET /v1/convai/conversations/{id}`: the same shape as the transcription webhook's `data`.
     pub async fn conversation(&self, id: &ConversationId) -> Result<Vec<u8>, ElevenLabsError> {
-        self.get_bytes(&format!("/v1/convai/conversations/{id}"))
-            .await
+        self.get_bytes(
+            &format!("/v1/convai/conversations/{id}"),
+            Duration::from_secs(20),
+        )
+        .await
     }
 
-    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ElevenLabsError> {
+    async fn get_bytes(&self, path: &str, timeout: Duration) -> Result<Vec<u8>, ElevenLabsError> {
         let response = self
             .http
             .get(format!("{}{path}", self.base_url))
+            .timeout(timeout)
             .header("xi-api-key", &self.api_key)
             .send()
             .await

@@ -163,6 +163,21 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this event was already processed to the end.
+    pub async fn inbox_done(
+        &self,
+        conversation: &ConversationId,
+        event_type: &str,
+    ) -> Result<bool, DependencyError> {
+        let item = self
+            .get(
+                keys::inbox(self.tenant(), conversation, event_type),
+                "GetItem",
+            )
+            .await?;
+        Ok(item.is_some_and(|i| string(&i, "state").as_deref() == Some(DONE)))
+    }
+
     /// Where the raw body of an intake record is stored.
     pub async fn inbox_raw_key(
         &self,

@@ -61,6 +61,9 @@ pub struct OutboundMessage {
     pub lead_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio_sid: Option<String>,
+    /// An earlier attempt may have reached Twilio: look there before sending again.
+    #[serde(default)]
+    pub needs_check: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +76,7 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, Default)]
 pub struct SendOutcome {
     pub twilio_sid: Option<String>,
+    pub needs_check: Option<bool>,
     pub error_code: Option<String>,
     pub error_detail: Option<String>,
 }
@@ -165,9 +169,42 @@ impl Store {
         set.set("state", s(state.as_str()))
             .set("updated_at", s(now.to_string()))
             .set_opt("twilio_sid", outcome.twilio_sid.clone().map(s))
+            .set_opt("needs_check", outcome.needs_check.map(AttributeValue::Bool))
             .set_opt("error_code", outcome.error_code.clone().map(s))
             .set_opt("error_detail", outcome.error_detail.clone().map(s));
         self.apply_set((pk, sk), set).await
+    }
+
+    /// Takes over a send that died mid-way (still `sending` with the `updated_at` we saw), marking
+    /// it to be checked at Twilio before any resend. False if someone else moved it first.
+    pub async fn take_over_stale_send(
+        &self,
+        id: &str,
+        seen_updated_at: &str,
+        now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        let (pk, sk) = keys::message(self.tenant(), id);
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #state = :retrying, needs_check = :yes, updated_at = :now")
+            .condition_expression("#state = :sending AND updated_at = :seen")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":retrying", s(MessageState::Retrying.as_str()))
+            .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":seen", s(seen_updated_at))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
+        }
     }
 
     /// The tenant's messages, oldest first (for the local viewer and tests).
