@@ -1066,3 +1066,33 @@ async fn an_accepted_send_with_an_unreadable_answer_is_not_sent_again() {
     assert_eq!(attr(message, "state").as_deref(), Some("sent"));
     app.twilio.verify().await;
 }
+
+/// The same router as deployed: an API Gateway (HTTP API 2.0) event, as the post-call Lambda
+/// receives it, goes through lambda_http with its raw body intact, so the signature verifies.
+#[tokio::test]
+async fn the_api_gateway_sample_event_is_handled_by_the_lambda_router() {
+    use lambda_http::tower::ServiceExt;
+    let app = spawn_app().await;
+    mount_twilio(&app, twilio_accepts()).await;
+    let raw = std::fs::read_to_string(
+        workspace().join("events/post-call/apigw-post-call-transcription.json"),
+    )
+    .unwrap();
+    let mut event: Value = serde_json::from_str(&raw).unwrap();
+    let body = event["body"].as_str().unwrap().to_string();
+    let router = || {
+        use frontdesk_blackbox::frontdesk::http;
+        http::with_fallback(http::post_call_routes(app.deps.clone()))
+    };
+
+    // As stored, its signature is long expired.
+    let stale = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = router().oneshot(stale).await.unwrap();
+    assert_eq!(response.status(), 401);
+
+    event["headers"]["elevenlabs-signature"] = json!(app.sign(body.as_bytes()));
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.records_of("CALL").await.len(), 1);
+}
