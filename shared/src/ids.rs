@@ -83,6 +83,11 @@ id_type!(
     LeadId, "lead id", 64
 );
 
+/// Whether `raw` is usable inside keys: 1 to 64 letters, digits, '-' or '_'.
+pub fn is_safe_id(raw: &str) -> bool {
+    check("id", 64, raw).is_ok()
+}
+
 /// A short id derived from its inputs, so the same inputs always give the same id: the basis of
 /// idempotency for records created while processing a webhook.
 pub fn derived_id(prefix: &str, parts: &[&str]) -> String {

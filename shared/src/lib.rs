@@ -10,6 +10,7 @@
 //! - entry points that only translate: [`http`] (axum routers, one per function).
 
 pub mod blobs;
+pub mod booking;
 pub mod bus;
 pub mod clock;
 pub mod config;
