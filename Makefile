@@ -32,7 +32,7 @@ dev: $(VENV)/.installed
 	@cargo build --quiet -p frontdesk --features local --bin frontdesk-local
 	@mkdir -p .local
 	@echo "Starting moto (local AWS) on $(MOTO_HOST):$(MOTO_PORT)..."
-	@$(VENV)/bin/moto_server -H $(MOTO_HOST) -p $(MOTO_PORT) > .local/moto.log 2>&1 & moto=$$!; \
+	@$(VENV)/bin/python tests/moto_server.py $(MOTO_HOST) $(MOTO_PORT) > .local/moto.log 2>&1 & moto=$$!; \
 	trap 'kill $$moto 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq 1 100); do curl -s -o /dev/null http://$(MOTO_HOST):$(MOTO_PORT)/moto-api/ && break; sleep 0.1; done; \
 	$(LOCAL_AWS) FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) FRONTDESK_LOG_FORMAT=$${FRONTDESK_LOG_FORMAT:-text} \

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::booking::rules::{BookingRules, ServiceDef};
 use crate::phone::PhoneNumber;
 
 pub const BUSINESS_FILE: &str = "business.toml";
@@ -18,6 +19,11 @@ pub struct TenantConfig {
     #[serde(default)]
     pub post_call: PostCallRules,
     pub templates: Templates,
+    /// Hours, resources and rules for taking bookings; without it the business takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking: Option<BookingRules>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +214,11 @@ impl TenantConfig {
                 ));
             }
         }
+        if let Some(rules) = &self.booking {
+            rules
+                .validate(&self.services)
+                .map_err(|e| fail(&e.field, e.message))?;
+        }
         for (name, text, allowed, caller_facing) in self.templates.all() {
             let field = format!("templates.{name}");
             if text.trim().is_empty() {
@@ -236,6 +247,10 @@ impl TenantConfig {
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.business.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    pub fn service(&self, id: &str) -> Option<&ServiceDef> {
+        self.services.iter().find(|s| s.id == id)
     }
 
     /// Whether an event from this agent belongs to this business.
@@ -389,6 +404,20 @@ mod tests {
         let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
         assert!(e.field.starts_with("templates."), "{e}");
         assert!(e.message.contains("{business}"), "{e}");
+    }
+
+    #[test]
+    fn the_demo_business_takes_bookings() {
+        let c = TenantConfig::from_toml(&demo(), "business.toml").unwrap();
+        let rules = c.booking.as_ref().expect("demo has a [booking] section");
+        assert!(
+            rules.resources.len() >= 2,
+            "two technicians: two parallel jobs"
+        );
+        assert!(c.service("boiler_service").is_some());
+        let bad = demo().replacen("slot_minutes = 30", "slot_minutes = 7", 1);
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert_eq!(e.field, "booking.slot_minutes");
     }
 
     #[test]

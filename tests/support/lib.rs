@@ -45,14 +45,15 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 
 fn moto() -> &'static Moto {
     MOTO.get_or_init(|| {
-        let bin = std::env::var("FRONTDESK_MOTO_SERVER")
+        let python = std::env::var("FRONTDESK_MOTO_PYTHON")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
+            .unwrap_or_else(|_| workspace().join(".venv/bin/python"));
         assert!(
-            bin.exists(),
+            python.exists(),
             "{} not found: run `make test`, which installs moto",
-            bin.display()
+            python.display()
         );
+        let server = workspace().join("tests/moto_server.py");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -61,8 +62,9 @@ fn moto() -> &'static Moto {
         // moto lives as long as our stdin pipe: when this process ends, `read` returns and the
         // wrapper stops it, so no server outlives the tests.
         let script = format!(
-            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; read _; kill $m",
-            bin.display()
+            "'{}' '{}' 127.0.0.1 {port} >/dev/null 2>&1 & m=$!; read _; kill $m",
+            python.display(),
+            server.display()
         );
         let child = Command::new("sh")
             .arg("-c")

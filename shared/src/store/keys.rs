@@ -55,3 +55,17 @@ pub fn messages_index(t: &TenantId) -> String {
 pub fn emitted_event(t: &TenantId, id: &str) -> (String, String) {
     (format!("T#{t}#EVT#{id}"), "EVT".into())
 }
+
+pub fn booking(t: &TenantId, id: &str) -> (String, String) {
+    (format!("T#{t}#BOOKING#{id}"), "BOOKING".into())
+}
+
+/// Active bookings of a tenant by start time (availability reads a range of it).
+pub fn bookings_index(t: &TenantId) -> String {
+    format!("T#{t}#BOOKINGS")
+}
+
+/// The first result of an idempotent request, by its key.
+pub fn idempotency(t: &TenantId, key: &str) -> (String, String) {
+    (format!("T#{t}#IDEM#{key}"), "IDEM".into())
+}

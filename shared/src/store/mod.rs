@@ -1,5 +1,6 @@
 //! DynamoDB adapter: the system of record. One table; key formats live in [`keys`].
 
+pub mod bookings;
 pub mod calls;
 pub mod contacts;
 pub mod inbox;

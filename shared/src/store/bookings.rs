@@ -1,0 +1,376 @@
+//! Bookings, with the database as the referee: a booking is one TransactWriteItems that puts the
+//! booking, its idempotency record and one lock item per time cell it blocks on its resource
+//! (buffers included), each only if absent. Two bookings that share a cell cannot both commit,
+//! however many arrive at once; no read-then-write can beat that.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{from_value, keys, n, s, string, AttributeMap, Store};
+use crate::error::DependencyError;
+
+/// DynamoDB's limit of items in one transaction, less the booking and its idempotency record.
+pub const MAX_CELLS: usize = 98;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BookingRecord {
+    pub booking_id: String,
+    pub tenant: String,
+    pub service_id: String,
+    pub resource: String,
+    /// Service start and end (UTC, RFC 3339).
+    pub start: String,
+    pub end: String,
+    /// The lock cells held (UTC cell starts), buffers included.
+    pub cells: Vec<String>,
+    /// `confirmed`, `held` or `pending` (all busy), or `cancelled`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    pub version: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Booked {
+    Created,
+    /// Another booking holds at least one of the cells.
+    Conflict,
+    /// The idempotency key was used before: the first result.
+    AlreadyDone {
+        booking_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Moved {
+    Moved,
+    /// The new cells are taken; the booking keeps its original slot.
+    Conflict,
+    /// The booking changed or was cancelled meanwhile.
+    Stale,
+}
+
+fn cell_lock(tenant: &crate::ids::TenantId, resource: &str, cell: &str) -> (String, String) {
+    (
+        format!("T#{tenant}#RES#{resource}#{cell}"),
+        "LOCK".to_string(),
+    )
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> DependencyError {
+    DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
+}
+
+fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons
+        .get(index)
+        .and_then(|r| r.code())
+        .is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+impl Store {
+    fn lock_put(
+        &self,
+        b: &BookingRecord,
+        cell: &str,
+        expires: i64,
+    ) -> Result<TransactWriteItem, DependencyError> {
+        let (pk, sk) = cell_lock(self.tenant(), &b.resource, cell);
+        let put = Put::builder()
+            .table_name(self.table())
+            .item(keys::PK, s(pk))
+            .item(keys::SK, s(sk))
+            .item("booking_id", s(&b.booking_id))
+            .item(keys::TTL_ATTRIBUTE, n(expires))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn lock_delete(
+        &self,
+        resource: &str,
+        cell: &str,
+        booking_id: &str,
+    ) -> Result<TransactWriteItem, DependencyError> {
+        let (pk, sk) = cell_lock(self.tenant(), resource, cell);
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .condition_expression("booking_id = :id")
+            .expression_attribute_values(":id", s(booking_id))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Creates the booking if its cells are free and the key is new, atomically.
+    pub async fn create_booking(
+        &self,
+        booking: &BookingRecord,
+        idempotency_key: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<Booked, DependencyError> {
+        if booking.cells.is_empty() || booking.cells.len() > MAX_CELLS {
+            return Err(DependencyError::new(
+                "dynamodb",
+                "TransactWriteItems",
+                "TooManyCells",
+                format!("{} cells", booking.cells.len()),
+            ));
+        }
+        let (pk, sk) = keys::booking(self.tenant(), &booking.booking_id);
+        let AttributeMap(mut item) = AttributeMap::of(booking)?;
+        item.insert(keys::PK.into(), s(pk));
+        item.insert(keys::SK.into(), s(sk));
+        item.insert(keys::GSI1PK.into(), s(keys::bookings_index(self.tenant())));
+        item.insert(
+            keys::GSI1SK.into(),
+            s(format!("{}#{}", booking.start, booking.booking_id)),
+        );
+        let put_booking = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_err)?;
+        let (ipk, isk) = keys::idempotency(self.tenant(), idempotency_key);
+        let put_key = Put::builder()
+            .table_name(self.table())
+            .item(keys::PK, s(ipk.clone()))
+            .item(keys::SK, s(isk.clone()))
+            .item("booking_id", s(&booking.booking_id))
+            .item(
+                keys::TTL_ATTRIBUTE,
+                n(now.as_second() + ttl.as_secs() as i64),
+            )
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_err)?;
+        // Locks outlive the booking by a day, then DynamoDB's TTL clears them.
+        let expires = booking
+            .end
+            .parse::<Timestamp>()
+            .map(|t| t.as_second())
+            .unwrap_or(now.as_second())
+            + 86_400;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put_booking).build(),
+            TransactWriteItem::builder().put(put_key).build(),
+        ];
+        for cell in &booking.cells {
+            items.push(self.lock_put(booking, cell, expires)?);
+        }
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Booked::Created),
+            Err(e) => {
+                let Some(cancelled) = e
+                    .as_service_error()
+                    .filter(|s| s.is_transaction_canceled_exception())
+                else {
+                    return Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e));
+                };
+                let reasons = match cancelled {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                if failed_at(&reasons, 1) || reasons.is_empty() {
+                    // The key was used before (or we cannot tell): the first result wins.
+                    if let Some(item) = self.get((ipk, isk), "GetItem").await? {
+                        if let Some(id) = string(&item, "booking_id") {
+                            return Ok(Booked::AlreadyDone { booking_id: id });
+                        }
+                    }
+                }
+                Ok(Booked::Conflict)
+            }
+        }
+    }
+
+    pub async fn get_booking(
+        &self,
+        booking_id: &str,
+    ) -> Result<Option<BookingRecord>, DependencyError> {
+        let item = self
+            .get(keys::booking(self.tenant(), booking_id), "GetItem")
+            .await?;
+        item.map(|i| from_value(AttributeValue::M(i))).transpose()
+    }
+
+    /// Moves a booking to new cells in one transaction: the new cells are taken before the old
+    /// ones are released, so a failed move leaves the original slot held.
+    pub async fn move_booking(
+        &self,
+        current: &BookingRecord,
+        moved: &BookingRecord,
+        now: Timestamp,
+    ) -> Result<Moved, DependencyError> {
+        let (pk, sk) = keys::booking(self.tenant(), &current.booking_id);
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(
+                "SET #start = :start, #end = :end, cells = :cells, #resource = :resource, version = :next, updated_at = :now, GSI1SK = :sort",
+            )
+            .condition_expression("version = :seen AND #status <> :cancelled")
+            .expression_attribute_names("#start", "start")
+            .expression_attribute_names("#end", "end")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#resource", "resource")
+            .expression_attribute_values(":start", s(&moved.start))
+            .expression_attribute_values(":end", s(&moved.end))
+            .expression_attribute_values(":cells", AttributeValue::L(moved.cells.iter().map(s).collect()))
+            .expression_attribute_values(":resource", s(&moved.resource))
+            .expression_attribute_values(":next", n(current.version + 1))
+            .expression_attribute_values(":seen", n(current.version))
+            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":sort", s(format!("{}#{}", moved.start, current.booking_id)))
+            .build()
+            .map_err(build_err)?;
+        let expires = moved
+            .end
+            .parse::<Timestamp>()
+            .map(|t| t.as_second())
+            .unwrap_or(now.as_second())
+            + 86_400;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let keep: Vec<&String> = current
+            .cells
+            .iter()
+            .filter(|c| current.resource == moved.resource && moved.cells.contains(c))
+            .collect();
+        for cell in moved.cells.iter().filter(|c| !keep.contains(c)) {
+            items.push(self.lock_put(moved, cell, expires)?);
+        }
+        for cell in current.cells.iter().filter(|c| !keep.contains(c)) {
+            items.push(self.lock_delete(&current.resource, cell, &current.booking_id)?);
+        }
+        match self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Moved::Moved),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                let reasons = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
+                        t.cancellation_reasons().to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                Ok(if failed_at(&reasons, 0) {
+                    Moved::Stale
+                } else {
+                    Moved::Conflict
+                })
+            }
+            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
+        }
+    }
+
+    /// Cancels a booking and frees its cells, in one transaction. False if it was already
+    /// cancelled or changed meanwhile.
+    pub async fn cancel_booking(
+        &self,
+        current: &BookingRecord,
+        now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        let (pk, sk) = keys::booking(self.tenant(), &current.booking_id);
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #status = :cancelled, version = :next, updated_at = :now REMOVE GSI1PK, GSI1SK")
+            .condition_expression("version = :seen AND #status <> :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":next", n(current.version + 1))
+            .expression_attribute_values(":seen", n(current.version))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(build_err)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for cell in &current.cells {
+            items.push(self.lock_delete(&current.resource, cell, &current.booking_id)?);
+        }
+        match self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
+        }
+    }
+
+    /// Active bookings starting in `[from, to)`, earliest first (for availability).
+    pub async fn bookings_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<BookingRecord>, DependencyError> {
+        let mut out = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::bookings_index(self.tenant())))
+                .expression_attribute_values(":from", s(from.to_string()))
+                .expression_attribute_values(":to", s(format!("{to}~")))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+            for item in page.items.unwrap_or_default() {
+                let b: BookingRecord = from_value(AttributeValue::M(item))?;
+                if b.status != "cancelled" {
+                    out.push(b);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start_key = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
