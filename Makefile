@@ -63,7 +63,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-FUNCTIONS  := post-call retry-worker
+FUNCTIONS  := post-call retry-worker check-availability create-booking
 LAMBDA_VENV := .venv-lambda
 
 $(LAMBDA_VENV)/.installed: tests/requirements-build.txt

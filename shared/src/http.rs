@@ -22,7 +22,34 @@ pub const POST_CALL_PATH: &str = "/webhooks/elevenlabs/post-call";
 
 /// Every HTTP route: (method, path, function). template.yaml must declare exactly these
 /// (checked by a test).
-pub const ROUTES: &[(&str, &str, &str)] = &[("POST", POST_CALL_PATH, "post-call")];
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", POST_CALL_PATH, "post-call"),
+    ("POST", CHECK_AVAILABILITY_PATH, "check-availability"),
+    ("POST", CREATE_BOOKING_PATH, "create-booking"),
+];
+
+pub const CHECK_AVAILABILITY_PATH: &str = "/tools/check_availability";
+pub const CREATE_BOOKING_PATH: &str = "/tools/create_booking";
+
+/// The check_availability tool's route.
+pub fn check_availability_routes(deps: Arc<Deps>) -> Router {
+    Router::new()
+        .route(
+            CHECK_AVAILABILITY_PATH,
+            post(crate::tools::availability::check_availability),
+        )
+        .with_state(deps)
+}
+
+/// The create_booking tool's route.
+pub fn create_booking_routes(deps: Arc<Deps>) -> Router {
+    Router::new()
+        .route(
+            CREATE_BOOKING_PATH,
+            post(crate::tools::booking::create_booking),
+        )
+        .with_state(deps)
+}
 
 #[derive(Debug)]
 pub enum ApiError {

@@ -32,6 +32,7 @@ pub mod spoken;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
+pub mod tools;
 pub mod twilio;
 
 #[cfg(feature = "local")]

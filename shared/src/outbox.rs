@@ -46,6 +46,15 @@ pub struct NewMessage {
     pub lead_id: Option<String>,
 }
 
+/// The one confirmation text of a booking, whoever sends it (the booking tool, or the post-call
+/// pipeline when the call's analysis reports a booking): the same id, so it goes once.
+pub fn booking_confirmation_id(booking_id: &str) -> String {
+    format!(
+        "booking-confirmed:{}",
+        crate::ids::derived_id("bk", &[booking_id])
+    )
+}
+
 /// Records the message unless it exists. Returns its id either way.
 pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyError> {
     let now = deps.now().to_string();

@@ -821,7 +821,7 @@ async fn on_otel_transcription(
 }
 
 /// Publishes a domain event once: recorded under its id first, marked when published.
-async fn emit(
+pub async fn emit(
     deps: &Deps,
     event_id: &str,
     detail_type: &str,

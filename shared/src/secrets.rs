@@ -17,6 +17,9 @@ pub struct Secrets {
     pub twilio_account_sid: Option<String>,
     #[serde(rename = "TWILIO_AUTH_TOKEN", default)]
     pub twilio_auth_token: Option<String>,
+    /// Sent by the agent's tools in the x-frontdesk-tool-secret header.
+    #[serde(rename = "TOOL_SECRET", default)]
+    pub tool_secret: Option<String>,
 }
 
 pub const NAMES: &[&str] = &[
@@ -37,6 +40,7 @@ impl fmt::Debug for Secrets {
             .field("elevenlabs_api_key", &shown(&self.elevenlabs_api_key))
             .field("twilio_account_sid", &shown(&self.twilio_account_sid))
             .field("twilio_auth_token", &shown(&self.twilio_auth_token))
+            .field("tool_secret", &shown(&self.tool_secret))
             .finish()
     }
 }
@@ -61,6 +65,7 @@ impl Secrets {
             elevenlabs_api_key: read("ELEVENLABS_API_KEY"),
             twilio_account_sid: read("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: read("TWILIO_AUTH_TOKEN"),
+            tool_secret: read("TOOL_SECRET"),
         }
         .normalised()
     }
@@ -90,6 +95,7 @@ impl Secrets {
             &mut self.elevenlabs_api_key,
             &mut self.twilio_account_sid,
             &mut self.twilio_auth_token,
+            &mut self.tool_secret,
         ] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *v = None;

@@ -29,6 +29,7 @@ pub use futures::future::join_all;
 pub const WEBHOOK_SECRET: &str = "wsec_test_0123456789abcdef";
 pub const TWILIO_SID: &str = "ACtest0000000000000000000000000000";
 pub const TWILIO_TOKEN: &str = "test-auth-token";
+pub const TOOL_SECRET: &str = "tool-test-secret-0123456789";
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -230,8 +231,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         env.insert("FRONTDESK_MAX_BODY_BYTES", limit.to_string());
     }
     let config = AppConfig::from_lookup(|k| env.get(k).cloned()).expect("config");
-    let mut secrets: HashMap<&str, &str> =
-        HashMap::from([("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)]);
+    let mut secrets: HashMap<&str, &str> = HashMap::from([
+        ("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("TOOL_SECRET", TOOL_SECRET),
+    ]);
     if options.twilio_credentials {
         secrets.insert("TWILIO_ACCOUNT_SID", TWILIO_SID);
         secrets.insert("TWILIO_AUTH_TOKEN", TWILIO_TOKEN);
@@ -351,6 +354,23 @@ impl TestApp {
             req = req.header("ElevenLabs-Signature", sig);
         }
         req.send().await.expect("request")
+    }
+
+    /// Calls an agent tool as ElevenLabs would: POST, JSON body, the tool secret header.
+    pub async fn tool(&self, name: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{}/tools/{name}", self.address))
+            .header("x-frontdesk-tool-secret", TOOL_SECRET)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Signs with the current clock and posts.

@@ -51,14 +51,20 @@ fn local_secrets() -> Result<BTreeMap<String, String>, Error> {
             }
         }
     }
-    if !values.contains_key("ELEVENLABS_WEBHOOK_SECRET") {
-        let mut bytes = [0u8; 24];
-        use std::io::Read;
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        values.insert(
-            "ELEVENLABS_WEBHOOK_SECRET".into(),
-            format!("wsec_local_{}", hex(&bytes)),
-        );
+    let missing: Vec<(&str, &str)> = [
+        ("ELEVENLABS_WEBHOOK_SECRET", "wsec_local_"),
+        ("TOOL_SECRET", "tool_local_"),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !values.contains_key(*name))
+    .collect();
+    if !missing.is_empty() {
+        for (name, prefix) in missing {
+            let mut bytes = [0u8; 24];
+            use std::io::Read;
+            std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+            values.insert(name.into(), format!("{prefix}{}", hex(&bytes)));
+        }
         std::fs::create_dir_all(".local")?;
         let text: String = values.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(
