@@ -27,6 +27,7 @@ pub const NAMES: &[&str] = &[
     "ELEVENLABS_API_KEY",
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
+    "TOOL_SECRET",
 ];
 
 impl fmt::Debug for Secrets {

@@ -11,9 +11,12 @@ pub fn init() {
         EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn")
     });
     let text = std::env::var("FRONTDESK_LOG_FORMAT").is_ok_and(|v| v == "text");
+    // Colour only for a person at a terminal; files and CloudWatch get plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(colour);
     let result = if text {
         builder.compact().try_init()
     } else {
