@@ -70,6 +70,16 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> DependencyError {
     DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
 }
 
+/// Locks outlive their booking by a day, then DynamoDB's TTL clears them.
+fn lock_expiry(booking: &BookingRecord, now: Timestamp) -> i64 {
+    let end = booking
+        .end
+        .parse::<Timestamp>()
+        .map(|t| t.as_second())
+        .unwrap_or(now.as_second());
+    end + 86_400
+}
+
 fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
         .get(index)
@@ -159,13 +169,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(build_err)?;
-        // Locks outlive the booking by a day, then DynamoDB's TTL clears them.
-        let expires = booking
-            .end
-            .parse::<Timestamp>()
-            .map(|t| t.as_second())
-            .unwrap_or(now.as_second())
-            + 86_400;
+        let expires = lock_expiry(booking, now);
         let mut items = vec![
             TransactWriteItem::builder().put(put_booking).build(),
             TransactWriteItem::builder().put(put_key).build(),
@@ -249,12 +253,7 @@ impl Store {
             .expression_attribute_values(":sort", s(format!("{}#{}", moved.start, current.booking_id)))
             .build()
             .map_err(build_err)?;
-        let expires = moved
-            .end
-            .parse::<Timestamp>()
-            .map(|t| t.as_second())
-            .unwrap_or(now.as_second())
-            + 86_400;
+        let expires = lock_expiry(moved, now);
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         let keep: Vec<&String> = current
             .cells
