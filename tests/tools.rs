@@ -11,6 +11,21 @@ fn monday_morning(app: &TestApp) {
     app.clock.set("2026-11-23T07:00:00Z".parse().unwrap());
 }
 
+/// Twilio accepting every text (exactly `expect` of them, when given).
+async fn twilio_accepts(app: &TestApp, expect: Option<u64>) {
+    let mock = Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+        )))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SMx", "status": "queued"})),
+        );
+    match expect {
+        Some(n) => mock.expect(n).mount(&app.twilio).await,
+        None => mock.mount(&app.twilio).await,
+    }
+}
+
 async fn first_slot(app: &TestApp, service: &str, date: &str) -> Value {
     let (status, answer) = app
         .tool(
@@ -98,15 +113,7 @@ async fn dst_weeks_give_the_right_local_slots() {
 async fn fifty_concurrent_bookings_for_one_slot_with_two_technicians_make_two() {
     let app = spawn_app().await;
     monday_morning(&app);
-    Mock::given(method("POST"))
-        .and(path(format!(
-            "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
-        )))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SMx", "status": "queued"})),
-        )
-        .mount(&app.twilio)
-        .await;
+    twilio_accepts(&app, None).await;
     let slot = first_slot(&app, "boiler_service", "2026-11-25").await;
     let calls = (0..50).map(|i| {
         let body = json!({
@@ -156,16 +163,7 @@ async fn fifty_concurrent_bookings_for_one_slot_with_two_technicians_make_two() 
 async fn the_same_idempotency_key_twice_is_one_booking_and_one_text() {
     let app = spawn_app().await;
     monday_morning(&app);
-    Mock::given(method("POST"))
-        .and(path(format!(
-            "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
-        )))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SMx", "status": "queued"})),
-        )
-        .expect(2)
-        .mount(&app.twilio)
-        .await;
+    twilio_accepts(&app, Some(2)).await;
     let slot = first_slot(&app, "leak repair", "2026-11-26").await;
     let body = json!({
         "service": "leak_repair",

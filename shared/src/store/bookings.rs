@@ -80,6 +80,20 @@ fn lock_expiry(booking: &BookingRecord, now: Timestamp) -> i64 {
     end + 86_400
 }
 
+type TransactError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+/// Per-item reasons when a transaction was cancelled; `None` for any other failure.
+fn cancellation_reasons(e: &TransactError) -> Option<Vec<CancellationReason>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error()? {
+        E::TransactionCanceledException(t) => Some(t.cancellation_reasons().to_vec()),
+        _ => None,
+    }
+}
+
 fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
         .get(index)
@@ -186,17 +200,8 @@ impl Store {
         match result {
             Ok(_) => Ok(Booked::Created),
             Err(e) => {
-                let Some(cancelled) = e
-                    .as_service_error()
-                    .filter(|s| s.is_transaction_canceled_exception())
-                else {
+                let Some(reasons) = cancellation_reasons(&e) else {
                     return Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e));
-                };
-                let reasons = match cancelled {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
-                        t.cancellation_reasons().to_vec()
-                    }
-                    _ => Vec::new(),
                 };
                 if failed_at(&reasons, 1) || reasons.is_empty() {
                     // The key was used before (or we cannot tell): the first result wins.
@@ -274,16 +279,8 @@ impl Store {
             .await
         {
             Ok(_) => Ok(Moved::Moved),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                let reasons = match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
-                        t.cancellation_reasons().to_vec()
-                    }
-                    _ => Vec::new(),
-                };
+            Err(e) if cancellation_reasons(&e).is_some() => {
+                let reasons = cancellation_reasons(&e).unwrap_or_default();
                 Ok(if failed_at(&reasons, 0) {
                     Moved::Stale
                 } else {
