@@ -15,12 +15,14 @@ EVENT      ?= events/webhooks/post_call_transcription.json
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-template send fmt lint package sizes clean
+.PHONY: help dev test test-template send tool fmt lint package sizes clean
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, demo tenant)"
 	@echo "make test   run every test (unit, black-box against moto + wiremock, template)"
 	@echo "make send   sign and POST a sample webhook to the local server (EVENT=$(EVENT))"
+	@echo "make tool   POST a tool or conversation-init sample with the local tool secret"
+	@echo "            (EVENT=events/<function>/apigw-<function>.json)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -47,6 +49,16 @@ send:
 	  -H "Content-Type: application/json" -H "ElevenLabs-Signature: $$sig" \
 	  --data-binary @"$(EVENT)" -w '\nHTTP %{http_code}\n'
 
+# The sample's path and body, with the tool secret make dev generated in .local/secrets.env.
+tool:
+	@test -f "$(EVENT)" || { echo "no such file: $(EVENT)"; exit 2; }
+	@test -f .local/secrets.env || { echo "run make dev first (it writes .local/secrets.env)"; exit 2; }
+	@secret=$$(sed -n 's/^TOOL_SECRET=//p' .local/secrets.env); \
+	path=$$($(PYTHON) -c 'import json,sys; print(json.load(open(sys.argv[1]))["rawPath"])' "$(EVENT)"); \
+	$(PYTHON) -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["body"])' "$(EVENT)" | \
+	curl -sS -X POST "http://$(DEV_ADDR)$$path" -H "Content-Type: application/json" \
+	  -H "x-frontdesk-tool-secret: $$secret" --data-binary @- -w '\nHTTP %{http_code}\n'
+
 test: $(VENV)/.installed lint
 	@mkdir -p .local
 	cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
@@ -63,7 +75,8 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-FUNCTIONS  := post-call retry-worker check-availability create-booking
+FUNCTIONS  := post-call retry-worker conversation-init check-availability create-booking update-booking \
+              upsert-contact capture-lead dispatch-lead escalation-target log-call
 LAMBDA_VENV := .venv-lambda
 
 $(LAMBDA_VENV)/.installed: tests/requirements-build.txt

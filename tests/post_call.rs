@@ -747,7 +747,13 @@ fn every_route_in_template_yaml_is_served_and_no_other() {
         .collect();
     let mut served: Vec<(String, String, String)> = ROUTES
         .iter()
-        .map(|(m, p, f)| (m.to_string(), p.to_string(), f.to_string()))
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path.to_string(),
+                r.function.to_string(),
+            )
+        })
         .collect();
     from_template.sort();
     served.sort();
@@ -765,6 +771,30 @@ fn every_function_in_template_yaml_has_a_sample_event() {
         let dir = workspace().join("events").join(binary);
         let samples = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
         assert!(samples > 0, "no sample event in {}", dir.display());
+    }
+}
+
+#[test]
+fn every_http_function_has_a_crate_that_serves_its_routes() {
+    for route in ROUTES {
+        let main = workspace()
+            .join("functions")
+            .join(route.function)
+            .join("src/main.rs");
+        let source =
+            std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("{}: {e}", main.display()));
+        assert!(
+            source.contains("function_router(env!(\"CARGO_PKG_NAME\")"),
+            "{} must serve its own routes",
+            main.display()
+        );
+        let manifest =
+            std::fs::read_to_string(main.parent().unwrap().join("../Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", route.function)),
+            "functions/{}/Cargo.toml names the package after the function",
+            route.function
+        );
     }
 }
 
@@ -1082,7 +1112,7 @@ async fn the_api_gateway_sample_event_is_handled_by_the_lambda_router() {
     let body = event["body"].as_str().unwrap().to_string();
     let router = || {
         use frontdesk_blackbox::frontdesk::http;
-        http::with_fallback(http::post_call_routes(app.deps.clone()))
+        http::function_router("post-call", app.deps.clone())
     };
 
     // As stored, its signature is long expired.

@@ -20,35 +20,164 @@ use crate::post_call::{self, IntakeError};
 
 pub const POST_CALL_PATH: &str = "/webhooks/elevenlabs/post-call";
 
-/// Every HTTP route: (method, path, function). template.yaml must declare exactly these
-/// (checked by a test).
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", POST_CALL_PATH, "post-call"),
-    ("POST", CHECK_AVAILABILITY_PATH, "check-availability"),
-    ("POST", CREATE_BOOKING_PATH, "create-booking"),
-];
+/// One HTTP route and the Lambda function that serves it.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The function's crate and binary name (`functions/<function>`).
+    pub function: &'static str,
+    router: fn(Arc<Deps>) -> Router,
+}
+
+impl Route {
+    pub fn router(&self, deps: Arc<Deps>) -> Router {
+        (self.router)(deps)
+    }
+}
 
 pub const CHECK_AVAILABILITY_PATH: &str = "/tools/check_availability";
 pub const CREATE_BOOKING_PATH: &str = "/tools/create_booking";
+pub const CONVERSATION_INIT_PATH: &str = "/webhooks/elevenlabs/conversation-init";
 
-/// The check_availability tool's route.
-pub fn check_availability_routes(deps: Arc<Deps>) -> Router {
-    Router::new()
-        .route(
-            CHECK_AVAILABILITY_PATH,
-            post(crate::tools::availability::check_availability),
-        )
-        .with_state(deps)
+/// A router serving one handler at one path with POST.
+macro_rules! post_route {
+    ($name:ident, $path:expr, $handler:path) => {
+        fn $name(deps: Arc<Deps>) -> Router {
+            Router::new().route($path, post($handler)).with_state(deps)
+        }
+    };
 }
 
-/// The create_booking tool's route.
-pub fn create_booking_routes(deps: Arc<Deps>) -> Router {
-    Router::new()
-        .route(
-            CREATE_BOOKING_PATH,
-            post(crate::tools::booking::create_booking),
-        )
-        .with_state(deps)
+post_route!(post_call_router, POST_CALL_PATH, post_call_webhook);
+post_route!(
+    conversation_init_router,
+    CONVERSATION_INIT_PATH,
+    crate::tools::caller::conversation_init
+);
+post_route!(
+    check_availability_router,
+    CHECK_AVAILABILITY_PATH,
+    crate::tools::availability::check_availability
+);
+post_route!(
+    create_booking_router,
+    CREATE_BOOKING_PATH,
+    crate::tools::booking::create_booking
+);
+post_route!(
+    update_booking_router,
+    "/tools/update_booking",
+    crate::tools::booking_change::update_booking
+);
+post_route!(
+    upsert_contact_router,
+    "/tools/upsert_contact",
+    crate::tools::caller::upsert_contact
+);
+post_route!(
+    capture_lead_router,
+    "/tools/capture_lead",
+    crate::tools::leads::capture_lead
+);
+post_route!(
+    dispatch_lead_router,
+    "/tools/dispatch_lead",
+    crate::tools::leads::dispatch_lead
+);
+post_route!(
+    escalation_target_router,
+    "/tools/escalation_target",
+    crate::tools::escalation::escalation_target
+);
+post_route!(
+    log_call_router,
+    "/tools/log_call",
+    crate::tools::calls::log_call
+);
+
+/// Every HTTP route. template.yaml must declare exactly these (checked by a test), and each
+/// function binary serves the routes named after it.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: POST_CALL_PATH,
+        function: "post-call",
+        router: post_call_router,
+    },
+    Route {
+        method: "POST",
+        path: CONVERSATION_INIT_PATH,
+        function: "conversation-init",
+        router: conversation_init_router,
+    },
+    Route {
+        method: "POST",
+        path: CHECK_AVAILABILITY_PATH,
+        function: "check-availability",
+        router: check_availability_router,
+    },
+    Route {
+        method: "POST",
+        path: CREATE_BOOKING_PATH,
+        function: "create-booking",
+        router: create_booking_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/update_booking",
+        function: "update-booking",
+        router: update_booking_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/upsert_contact",
+        function: "upsert-contact",
+        router: upsert_contact_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/capture_lead",
+        function: "capture-lead",
+        router: capture_lead_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/dispatch_lead",
+        function: "dispatch-lead",
+        router: dispatch_lead_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/escalation_target",
+        function: "escalation-target",
+        router: escalation_target_router,
+    },
+    Route {
+        method: "POST",
+        path: "/tools/log_call",
+        function: "log-call",
+        router: log_call_router,
+    },
+];
+
+/// The routes one function serves, with a JSON 404 for anything else. A function with no
+/// routes would be a packaging mistake: it serves only the 404.
+pub fn function_router(function: &str, deps: Arc<Deps>) -> Router {
+    let router = ROUTES
+        .iter()
+        .filter(|r| r.function == function)
+        .fold(Router::new(), |router, r| {
+            router.merge(r.router(deps.clone()))
+        });
+    with_fallback(router)
+}
+
+/// Every route on one router (the local server and the black-box tests).
+pub fn all_routes(deps: Arc<Deps>) -> Router {
+    let router = ROUTES.iter().fold(Router::new(), |router, r| {
+        router.merge(r.router(deps.clone()))
+    });
+    with_fallback(router)
 }
 
 #[derive(Debug)]
@@ -92,13 +221,6 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiErr
             ApiError::BadRequest("the request body could not be read".into())
         }
     })
-}
-
-/// The post-call function's routes (no fallback: the local server merges routers).
-pub fn post_call_routes(deps: Arc<Deps>) -> Router {
-    Router::new()
-        .route(POST_CALL_PATH, post(post_call_webhook))
-        .with_state(deps)
 }
 
 /// Unknown paths get a JSON 404 instead of an empty body.

@@ -15,6 +15,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod deps;
+pub mod dispatch;
 pub mod elevenlabs;
 pub mod error;
 pub mod http;

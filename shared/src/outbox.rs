@@ -23,6 +23,8 @@ pub enum Audience {
     Caller,
     /// The business owner or staff: operational alerts.
     Owner,
+    /// A partner the business passes jobs to.
+    Provider,
 }
 
 impl Audience {
@@ -30,6 +32,7 @@ impl Audience {
         match self {
             Self::Caller => "caller",
             Self::Owner => "owner",
+            Self::Provider => "provider",
         }
     }
 }
@@ -55,8 +58,48 @@ pub fn booking_confirmation_id(booking_id: &str) -> String {
     )
 }
 
+/// Records the message and queues its sending (so nobody waits for Twilio). Returns its id.
+pub async fn create_and_queue(deps: &Deps, msg: NewMessage) -> Result<String, DependencyError> {
+    let id = create(deps, msg).await?;
+    queue_send(deps, &id).await?;
+    Ok(id)
+}
+
+/// Queues the sending of a recorded message.
+pub async fn queue_send(deps: &Deps, id: &str) -> Result<(), DependencyError> {
+    let job = Job::SendMessage {
+        tenant: deps.config.tenant.to_string(),
+        message_id: id.to_string(),
+    };
+    deps.queue.enqueue(&job, std::time::Duration::ZERO).await
+}
+
+/// An approved WhatsApp template and its numbered variables.
+#[derive(Debug, Clone)]
+pub struct WhatsAppTemplate {
+    pub content_sid: String,
+    pub variables: Vec<String>,
+}
+
 /// Records the message unless it exists. Returns its id either way.
 pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyError> {
+    create_on(deps, msg, None).await
+}
+
+/// Records a WhatsApp template message unless it exists (`body` is kept as its readable text).
+pub async fn create_whatsapp(
+    deps: &Deps,
+    msg: NewMessage,
+    template: WhatsAppTemplate,
+) -> Result<String, DependencyError> {
+    create_on(deps, msg, Some(template)).await
+}
+
+async fn create_on(
+    deps: &Deps,
+    msg: NewMessage,
+    template: Option<WhatsAppTemplate>,
+) -> Result<String, DependencyError> {
     let now = deps.now().to_string();
     let body: String = msg.body.chars().take(MAX_BODY_CHARS).collect();
     let item = OutboundMessage {
@@ -64,9 +107,24 @@ pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyEr
         tenant: deps.config.tenant.to_string(),
         purpose: msg.purpose.to_string(),
         audience: msg.audience.as_str().to_string(),
-        channel: "sms".into(),
+        channel: if template.is_some() {
+            "whatsapp"
+        } else {
+            "sms"
+        }
+        .into(),
         to: msg.to.to_string(),
         body,
+        content_variables: template.as_ref().map(|t| {
+            let vars: serde_json::Map<String, serde_json::Value> = t
+                .variables
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v.clone())))
+                .collect();
+            serde_json::Value::Object(vars).to_string()
+        }),
+        content_sid: template.map(|t| t.content_sid),
         state: MessageState::Pending,
         attempts: 0,
         conversation_id: msg.conversation_id,
@@ -185,8 +243,14 @@ pub async fn dispatch(
     let Some(msg) = deps.store.begin_send(id, deps.now()).await? else {
         return Ok(Dispatch::InFlight);
     };
+    let whatsapp = msg.channel == "whatsapp";
+    let to_address = if whatsapp {
+        format!("whatsapp:{}", msg.to)
+    } else {
+        msg.to.clone()
+    };
     if msg.needs_check {
-        match twilio.find_recent(&msg.to, &msg.body).await {
+        match twilio.find_recent(&to_address, &msg.body).await {
             Ok(Some(sid)) => {
                 let outcome = SendOutcome {
                     twilio_sid: Some(sid),
@@ -203,15 +267,33 @@ pub async fn dispatch(
             Err(e) => return retry_later(deps, &msg, &e, true).await,
         }
     }
-    let sms = OutgoingSms {
-        to: &msg.to,
-        from: tenant.messaging.sms_from.as_ref().map(PhoneNumber::as_str),
-        messaging_service_sid: tenant
-            .messaging
-            .messaging_service_sid
-            .as_deref()
-            .filter(|s| !s.is_empty()),
-        body: &msg.body,
+    let whatsapp_from = tenant
+        .messaging
+        .whatsapp_from
+        .as_ref()
+        .map(|f| format!("whatsapp:{f}"));
+    let sms = if whatsapp {
+        OutgoingSms {
+            to: &to_address,
+            from: whatsapp_from.as_deref(),
+            messaging_service_sid: None,
+            body: &msg.body,
+            content_sid: msg.content_sid.as_deref(),
+            content_variables: msg.content_variables.as_deref(),
+        }
+    } else {
+        OutgoingSms {
+            to: &to_address,
+            from: tenant.messaging.sms_from.as_ref().map(PhoneNumber::as_str),
+            messaging_service_sid: tenant
+                .messaging
+                .messaging_service_sid
+                .as_deref()
+                .filter(|s| !s.is_empty()),
+            body: &msg.body,
+            content_sid: None,
+            content_variables: None,
+        }
     };
     match twilio.send_sms(&sms).await {
         Ok(sent) => {

@@ -332,6 +332,7 @@ async fn on_transcription(
                 .as_ref()
                 .and_then(|a| a.transcript_summary.as_deref());
             let input = LeadInput {
+                area: None,
                 conversation: conv,
                 channel: "phone",
                 name: facts.name.as_deref(),
@@ -695,6 +696,7 @@ async fn on_initiation_failure(
             .upsert_contact(phone, None, "phone", conv, now)
             .await?;
         let input = LeadInput {
+            area: None,
             conversation: conv,
             channel: "phone",
             name: None,

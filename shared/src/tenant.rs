@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::booking::rules::{BookingRules, ServiceDef};
+use crate::booking::engine::Schedule;
+use crate::booking::rules::{BookingRules, ServiceDef, WeeklyHours};
+use crate::dispatch::{Area, Provider};
 use crate::phone::PhoneNumber;
 
 pub const BUSINESS_FILE: &str = "business.toml";
@@ -24,6 +26,26 @@ pub struct TenantConfig {
     pub booking: Option<BookingRules>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceDef>,
+    /// Where the business works: leads name one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub areas: Vec<Area>,
+    /// Partners leads can be passed to (dispatch_lead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<Provider>,
+    /// Live transfers to a person (escalation_target); without it, callers get a callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    /// Where the agent warm-transfers a caller while someone is working.
+    pub transfer_number: PhoneNumber,
+    /// When someone can take a transfer; by default the booking hours. Holidays and blackouts
+    /// of `[booking]` apply either way.
+    #[serde(default)]
+    pub hours: Option<WeeklyHours>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +74,15 @@ pub struct Messaging {
     pub sms_from: Option<PhoneNumber>,
     #[serde(default)]
     pub messaging_service_sid: Option<String>,
+    /// WhatsApp sender (a number enabled for WhatsApp on Twilio), for providers who want job
+    /// notices there.
+    #[serde(default)]
+    pub whatsapp_from: Option<PhoneNumber>,
+    /// Approved WhatsApp template (Content SID, HX...) for job notices: a business may only
+    /// start a WhatsApp conversation with a template. Variables: 1 service, 2 area, 3 caller
+    /// name, 4 caller number, 5 summary.
+    #[serde(default)]
+    pub whatsapp_job_template_sid: Option<String>,
 }
 
 /// How the analysis ElevenLabs returns is read: which data-collection fields hold what.
@@ -105,6 +136,33 @@ pub struct Templates {
     pub missed_call: String,
     pub owner_hot_lead: String,
     pub owner_missed_call: String,
+    #[serde(default = "default_booking_moved")]
+    pub booking_moved: String,
+    #[serde(default = "default_booking_cancelled")]
+    pub booking_cancelled: String,
+    /// To a provider a lead is passed to.
+    #[serde(default = "default_provider_job")]
+    pub provider_job: String,
+    /// To the owner when a caller was promised a callback out of hours.
+    #[serde(default = "default_owner_callback")]
+    pub owner_callback: String,
+}
+
+fn default_booking_moved() -> String {
+    "Hi {first_name}, this is {business_name}. Your {service} has moved to {booking_time}. Reply here if anything changes.".into()
+}
+
+fn default_booking_cancelled() -> String {
+    "Hi {first_name}, this is {business_name}. Your {service} on {booking_time} is cancelled. Reply here or call {business_phone} to book again.".into()
+}
+
+fn default_provider_job() -> String {
+    "New job from {business_name}: {service} in {area} for {caller_name}, {caller_phone}. {summary}"
+        .into()
+}
+
+fn default_owner_callback() -> String {
+    "Callback promised by {callback_time}: {caller_name} {caller_phone}. {summary}".into()
 }
 
 /// Placeholders every template may use.
@@ -123,6 +181,8 @@ pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "urgency",
     "summary",
     "booking_time",
+    "area",
+    "callback_time",
 ];
 
 /// Words Twilio treats as opt-out keywords: a text must never invite a reply with one.
@@ -219,6 +279,24 @@ impl TenantConfig {
                 .validate(&self.services)
                 .map_err(|e| fail(&e.field, e.message))?;
         }
+        crate::dispatch::validate(&self.areas, &self.providers, &self.services)
+            .map_err(|e| fail(&e.field, e.message))?;
+        if self.providers.iter().any(|p| p.whatsapp) {
+            let sid = self.messaging.whatsapp_job_template_sid.as_deref();
+            if self.messaging.whatsapp_from.is_none()
+                || !sid.is_some_and(|s| s.starts_with("HX") && s.len() == 34)
+            {
+                return Err(fail(
+                    "messaging",
+                    "providers with whatsapp = true need whatsapp_from and whatsapp_job_template_sid (HX followed by 32 characters)".into(),
+                ));
+            }
+        }
+        if let Some(hours) = self.escalation.as_ref().and_then(|e| e.hours.as_ref()) {
+            hours
+                .openings()
+                .map_err(|e| fail(&e.field.replacen("booking.", "escalation.", 1), e.message))?;
+        }
         for (name, text, allowed, caller_facing) in self.templates.all() {
             let field = format!("templates.{name}");
             if text.trim().is_empty() {
@@ -249,6 +327,32 @@ impl TenantConfig {
         jiff::tz::TimeZone::get(&self.business.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
+    /// When someone is working to take a transfer: the escalation hours (or the booking hours),
+    /// with the booking holidays and blackouts. `None` when no hours are configured.
+    pub fn staffed_hours(&self) -> Option<Schedule> {
+        let hours = self
+            .escalation
+            .as_ref()
+            .and_then(|e| e.hours.as_ref())
+            .or(self.booking.as_ref().map(|b| &b.hours))?;
+        let zone = self.time_zone();
+        let mut schedule = match &self.booking {
+            Some(rules) => rules.schedule(&zone),
+            None => Schedule {
+                zone,
+                week: Default::default(),
+                closed_dates: Vec::new(),
+                blackouts: Vec::new(),
+                min_notice: jiff::SignedDuration::ZERO,
+                max_days_ahead: 30,
+                slot_minutes: 30,
+                daily_limit: None,
+            },
+        };
+        schedule.week = hours.openings().ok()?;
+        Some(schedule)
+    }
+
     pub fn service(&self, id: &str) -> Option<&ServiceDef> {
         self.services.iter().find(|s| s.id == id)
     }
@@ -260,7 +364,7 @@ impl TenantConfig {
 }
 
 impl Templates {
-    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 6] {
+    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 10] {
         [
             (
                 "booking_confirmed",
@@ -285,6 +389,30 @@ impl Templates {
             (
                 "owner_missed_call",
                 &self.owner_missed_call,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+            (
+                "booking_moved",
+                &self.booking_moved,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "booking_cancelled",
+                &self.booking_cancelled,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "provider_job",
+                &self.provider_job,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+            (
+                "owner_callback",
+                &self.owner_callback,
                 OWNER_PLACEHOLDERS,
                 false,
             ),

@@ -29,6 +29,9 @@ pub struct OutgoingSms<'a> {
     pub from: Option<&'a str>,
     pub messaging_service_sid: Option<&'a str>,
     pub body: &'a str,
+    /// An approved template (WhatsApp outside the 24-hour window): sent instead of `body`.
+    pub content_sid: Option<&'a str>,
+    pub content_variables: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,7 +169,16 @@ impl TwilioClient {
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.base_url, self.account_sid
         );
-        let mut form: Vec<(&str, &str)> = vec![("To", sms.to), ("Body", sms.body)];
+        let mut form: Vec<(&str, &str)> = vec![("To", sms.to)];
+        match sms.content_sid {
+            Some(sid) => {
+                form.push(("ContentSid", sid));
+                if let Some(vars) = sms.content_variables {
+                    form.push(("ContentVariables", vars));
+                }
+            }
+            None => form.push(("Body", sms.body)),
+        }
         match (sms.messaging_service_sid, sms.from) {
             (Some(sid), _) => form.push(("MessagingServiceSid", sid)),
             (None, Some(from)) => form.push(("From", from)),

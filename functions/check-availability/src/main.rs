@@ -1,4 +1,4 @@
-//! check-availability: POST /tools/check_availability (an ElevenLabs agent tool).
+//! check-availability: the HTTP routes `frontdesk::http::ROUTES` gives this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 
@@ -6,5 +6,5 @@ use frontdesk::{deps::Deps, http, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let deps = Deps::from_env().await?;
-    lambda_http::run(http::with_fallback(http::check_availability_routes(deps))).await
+    lambda_http::run(http::function_router(env!("CARGO_PKG_NAME"), deps)).await
 }

@@ -1,4 +1,4 @@
-//! post-call: POST /webhooks/elevenlabs/post-call (ElevenLabs post-call webhooks).
+//! post-call: the HTTP routes `frontdesk::http::ROUTES` gives this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 
@@ -6,5 +6,5 @@ use frontdesk::{deps::Deps, http, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let deps = Deps::from_env().await?;
-    lambda_http::run(http::with_fallback(http::post_call_routes(deps))).await
+    lambda_http::run(http::function_router(env!("CARGO_PKG_NAME"), deps)).await
 }

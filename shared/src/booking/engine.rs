@@ -303,6 +303,60 @@ impl Schedule {
     }
 }
 
+/// The spans the business is open on `day` (hours less blackouts), earliest first.
+fn open_spans(schedule: &Schedule, day: Date) -> Vec<Span> {
+    let mut out = Vec::new();
+    if schedule.is_closed(day) {
+        return out;
+    }
+    for opening in &schedule.week[day.weekday().to_monday_zero_offset() as usize] {
+        let (Some(open), Some(close)) = (
+            schedule.local(day, opening.start),
+            schedule.local(day, opening.end),
+        ) else {
+            continue;
+        };
+        let mut pieces = vec![Span::new(open, close)];
+        for b in &schedule.blackouts {
+            pieces = pieces
+                .into_iter()
+                .flat_map(|p| {
+                    if !p.overlaps(b) {
+                        return vec![p];
+                    }
+                    [Span::new(p.start, b.start), Span::new(b.end, p.end)]
+                        .into_iter()
+                        .filter(|s| s.start < s.end)
+                        .collect()
+                })
+                .collect();
+        }
+        out.extend(pieces);
+    }
+    out.sort();
+    out
+}
+
+/// Whether someone is working at `t`: inside the hours, not on a holiday or blackout.
+pub fn is_open(schedule: &Schedule, t: Timestamp) -> bool {
+    let day = schedule.today(t);
+    open_spans(schedule, day)
+        .iter()
+        .any(|s| s.start <= t && t < s.end)
+}
+
+/// The next time the business opens after `t` (within `days` days), for a callback promise.
+pub fn next_opening(schedule: &Schedule, t: Timestamp, days: i32) -> Option<Timestamp> {
+    let mut day = schedule.today(t);
+    for _ in 0..=days.max(0) {
+        if let Some(s) = open_spans(schedule, day).iter().find(|s| s.start > t) {
+            return Some(s.start);
+        }
+        day = day.tomorrow().ok()?;
+    }
+    None
+}
+
 /// Open slots for `service` on `resources`, earliest first.
 pub fn available_slots(
     schedule: &Schedule,
@@ -751,6 +805,33 @@ mod tests {
                 .filter(|sl| sl.start.to_zoned(s.zone.clone()).date() == date(2025, 10, 26))
                 .count(),
             5
+        );
+    }
+
+    #[test]
+    fn open_hours_and_the_next_opening_follow_the_local_clock() {
+        let mut s = schedule("Europe/London");
+        s.closed_dates = vec![date(2026, 12, 25)];
+        s.blackouts = vec![Span::new(
+            ts("2026-12-24T13:00:00Z"),
+            ts("2026-12-24T18:00:00Z"),
+        )];
+        // Thursday 24 Dec, 10:00 GMT: open. 14:00: blacked out. Friday 25th: holiday.
+        assert!(is_open(&s, ts("2026-12-24T10:00:00Z")));
+        assert!(!is_open(&s, ts("2026-12-24T14:00:00Z")));
+        assert!(!is_open(&s, ts("2026-12-25T10:00:00Z")));
+        let next = next_opening(&s, ts("2026-12-24T14:00:00Z"), 14).unwrap();
+        assert_eq!(
+            next,
+            ts("2026-12-28T08:00:00Z"),
+            "after Christmas and the weekend"
+        );
+        // Summer time: 8am local is 07:00 UTC.
+        assert!(is_open(&s, ts("2026-07-01T07:30:00Z")));
+        assert!(!is_open(&s, ts("2026-07-01T06:30:00Z")));
+        assert_eq!(
+            next_opening(&s, ts("2026-07-01T06:30:00Z"), 14).unwrap(),
+            ts("2026-07-01T07:00:00Z")
         );
     }
 

@@ -15,10 +15,5 @@ use crate::http;
 
 /// Every HTTP function's routes on one router, at the paths template.yaml gives them.
 pub fn all_routes(deps: Arc<Deps>) -> Router {
-    http::with_fallback(
-        Router::new()
-            .merge(http::post_call_routes(deps.clone()))
-            .merge(http::check_availability_routes(deps.clone()))
-            .merge(http::create_booking_routes(deps)),
-    )
+    http::all_routes(deps)
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::{from_value, keys, n, s, string, AttributeMap, Store};
 use crate::error::DependencyError;
 
-/// DynamoDB's limit of items in one transaction, less the booking and its idempotency record.
-pub const MAX_CELLS: usize = 98;
+/// DynamoDB's limit of items in one transaction, less the booking, its idempotency record and
+/// its entry under the customer.
+pub const MAX_CELLS: usize = 97;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BookingRecord {
@@ -86,7 +87,7 @@ type TransactError = aws_sdk_dynamodb::error::SdkError<
 >;
 
 /// Per-item reasons when a transaction was cancelled; `None` for any other failure.
-fn cancellation_reasons(e: &TransactError) -> Option<Vec<CancellationReason>> {
+pub(super) fn cancellation_reasons(e: &TransactError) -> Option<Vec<CancellationReason>> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
     match e.as_service_error()? {
         E::TransactionCanceledException(t) => Some(t.cancellation_reasons().to_vec()),
@@ -94,7 +95,7 @@ fn cancellation_reasons(e: &TransactError) -> Option<Vec<CancellationReason>> {
     }
 }
 
-fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
+pub(super) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
         .get(index)
         .and_then(|r| r.code())
@@ -137,6 +138,29 @@ impl Store {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The booking's entry under its customer, written in the same transaction as the booking.
+    fn customer_entry(
+        &self,
+        b: &BookingRecord,
+    ) -> Result<Option<TransactWriteItem>, DependencyError> {
+        let Some(phone) = &b.contact_phone else {
+            return Ok(None);
+        };
+        let (pk, sk) = keys::contact_booking(self.tenant(), phone, &b.booking_id);
+        let end = lock_expiry(b, Timestamp::UNIX_EPOCH);
+        let put = Put::builder()
+            .table_name(self.table())
+            .item(keys::PK, s(pk))
+            .item(keys::SK, s(sk))
+            .item("booking_id", s(&b.booking_id))
+            .item("service_id", s(&b.service_id))
+            .item("start", s(&b.start))
+            .item(keys::TTL_ATTRIBUTE, n(end))
+            .build()
+            .map_err(build_err)?;
+        Ok(Some(TransactWriteItem::builder().put(put).build()))
     }
 
     /// Creates the booking if its cells are free and the key is new, atomically.
@@ -190,6 +214,9 @@ impl Store {
         ];
         for cell in &booking.cells {
             items.push(self.lock_put(booking, cell, expires)?);
+        }
+        if let Some(put) = self.customer_entry(booking)? {
+            items.push(put);
         }
         let result = self
             .client()
@@ -271,6 +298,9 @@ impl Store {
         for cell in current.cells.iter().filter(|c| !keep.contains(c)) {
             items.push(self.lock_delete(&current.resource, cell, &current.booking_id)?);
         }
+        if let Some(put) = self.customer_entry(moved)? {
+            items.push(put);
+        }
         match self
             .client()
             .transact_write_items()
@@ -315,6 +345,16 @@ impl Store {
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for cell in &current.cells {
             items.push(self.lock_delete(&current.resource, cell, &current.booking_id)?);
+        }
+        if let Some(phone) = &current.contact_phone {
+            let (pk, sk) = keys::contact_booking(self.tenant(), phone, &current.booking_id);
+            let delete = Delete::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(sk))
+                .build()
+                .map_err(build_err)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
         }
         match self
             .client()

@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use super::{boolean, is_condition_failed, keys, s, string, Item, SetClause, Store};
 use crate::error::DependencyError;
@@ -13,8 +14,27 @@ use crate::phone::PhoneNumber;
 pub struct Contact {
     pub phone: PhoneNumber,
     pub name: Option<String>,
+    pub email: Option<String>,
     pub opted_out: bool,
     pub open_lead_id: Option<LeadId>,
+}
+
+/// What a caller tells us about themselves (upsert_contact); absent fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ContactDetails<'a> {
+    pub name: Option<&'a str>,
+    /// Lower-cased.
+    pub email: Option<&'a str>,
+    pub address: Option<&'a str>,
+}
+
+/// A booking listed under its customer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BookingEntry {
+    pub booking_id: String,
+    pub service_id: String,
+    /// Service start, UTC RFC 3339.
+    pub start: String,
 }
 
 impl Contact {
@@ -22,6 +42,7 @@ impl Contact {
         Self {
             phone: phone.clone(),
             name: string(item, "name"),
+            email: string(item, "email"),
             opted_out: boolean(item, "opted_out"),
             open_lead_id: string(item, "open_lead_id").and_then(|id| LeadId::parse(&id).ok()),
         }
@@ -35,6 +56,8 @@ pub struct LeadInput<'a> {
     pub channel: &'a str,
     pub name: Option<&'a str>,
     pub service: Option<&'a str>,
+    /// Area id (from the business's areas).
+    pub area: Option<&'a str>,
     pub urgency: Option<&'a str>,
     pub hot: bool,
     pub summary: Option<&'a str>,
@@ -92,6 +115,103 @@ impl Store {
             phone,
             &out.attributes.unwrap_or_default(),
         ))
+    }
+
+    /// Records what the caller told us, and makes the contact findable by e-mail.
+    pub async fn save_contact_details(
+        &self,
+        phone: &PhoneNumber,
+        details: &ContactDetails<'_>,
+        channel: &str,
+        conversation: &ConversationId,
+        now: Timestamp,
+    ) -> Result<Contact, DependencyError> {
+        let (pk, sk) = keys::contact(self.tenant(), phone);
+        let mut set = SetClause::default();
+        set.set("phone", s(phone.as_str()))
+            .set("tenant", s(self.tenant().as_str()))
+            .set("last_contact_at", s(now.to_string()))
+            .set("last_conversation_id", s(conversation.as_str()))
+            .set_if_absent("first_seen_at", s(now.to_string()))
+            .set_opt("name", details.name.map(s))
+            .set_opt("email", details.email.map(s))
+            .set_opt("address", details.address.map(s));
+        let (expression, names, mut values) = set.into_parts();
+        values.insert(":channel".into(), string_set(channel));
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(format!("{expression} ADD channels :channel"))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        if let Some(email) = details.email {
+            let (epk, esk) = keys::contact_email(self.tenant(), email);
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .item(keys::PK, s(epk))
+                .item(keys::SK, s(esk))
+                .item("phone", s(phone.as_str()))
+                .send()
+                .await
+                .map_err(|e| DependencyError::aws("dynamodb", "PutItem", &e))?;
+        }
+        Ok(Contact::from_item(
+            phone,
+            &out.attributes.unwrap_or_default(),
+        ))
+    }
+
+    /// The number of the contact who gave this e-mail address, if any.
+    pub async fn phone_for_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PhoneNumber>, DependencyError> {
+        let item = self
+            .get(keys::contact_email(self.tenant(), email), "GetItem")
+            .await?;
+        Ok(item
+            .and_then(|i| string(&i, "phone"))
+            .and_then(|p| PhoneNumber::parse(&p, None).ok()))
+    }
+
+    /// The contact and the bookings listed under them, in one Query (a caller is ringing).
+    pub async fn contact_overview(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<(Option<Contact>, Vec<BookingEntry>), DependencyError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::contact_partition(self.tenant(), phone)))
+            .limit(50)
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+        let mut contact = None;
+        let mut bookings = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match string(&item, keys::SK).as_deref() {
+                Some("CONTACT") => contact = Some(Contact::from_item(phone, &item)),
+                Some(sk) if sk.starts_with("BOOKING#") => {
+                    if let Ok(entry) = super::from_value::<BookingEntry>(AttributeValue::M(item)) {
+                        bookings.push(entry);
+                    }
+                }
+                _ => {}
+            }
+        }
+        bookings.sort_by(|a, b| a.start.cmp(&b.start));
+        Ok((contact, bookings))
     }
 
     pub async fn get_contact(
@@ -171,6 +291,7 @@ impl Store {
             .set("last_conversation_id", s(input.conversation.as_str()))
             .set_opt("name", input.name.map(s))
             .set_opt("service", input.service.map(s))
+            .set_opt("area", input.area.map(s))
             .set_opt("urgency", input.urgency.map(s))
             .set_opt("summary", input.summary.map(s));
         if input.hot {
@@ -242,6 +363,7 @@ impl Store {
         for (name, v) in [
             ("name", input.name),
             ("service", input.service),
+            ("area", input.area),
             ("urgency", input.urgency),
             ("summary", input.summary),
         ] {

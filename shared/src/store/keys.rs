@@ -69,3 +69,46 @@ pub fn bookings_index(t: &TenantId) -> String {
 pub fn idempotency(t: &TenantId, key: &str) -> (String, String) {
     (format!("T#{t}#IDEM#{key}"), "IDEM".into())
 }
+
+/// A booking listed under its customer (beside the contact item), so one Query of the contact's
+/// partition finds the person and their bookings when they ring.
+pub fn contact_booking(t: &TenantId, phone: &str, booking_id: &str) -> (String, String) {
+    (
+        format!("T#{t}#CONTACT#{phone}"),
+        format!("BOOKING#{booking_id}"),
+    )
+}
+
+/// The partition of one contact: the contact item and its booking entries.
+pub fn contact_partition(t: &TenantId, phone: &PhoneNumber) -> String {
+    format!("T#{t}#CONTACT#{phone}")
+}
+
+/// Finds a contact by e-mail address (lower-cased): points at the phone number.
+pub fn contact_email(t: &TenantId, email: &str) -> (String, String) {
+    (format!("T#{t}#EMAIL#{email}"), "EMAIL".into())
+}
+
+/// Today's count of leads passed to a provider (local date).
+pub fn provider_day(t: &TenantId, provider: &str, day: &str) -> (String, String) {
+    (format!("T#{t}#PROVIDER#{provider}"), format!("DAY#{day}"))
+}
+
+/// When a provider was last passed a lead (rotation among equals).
+pub fn provider_last(t: &TenantId, provider: &str) -> (String, String) {
+    (format!("T#{t}#PROVIDER#{provider}"), "LAST".into())
+}
+
+pub fn task(t: &TenantId, id: &str) -> (String, String) {
+    (format!("T#{t}#TASK#{id}"), "TASK".into())
+}
+
+/// Open tasks for the owner (callbacks), by due time.
+pub fn tasks_index(t: &TenantId, status: &str) -> String {
+    format!("T#{t}#TASKS#{status}")
+}
+
+/// A note the agent logged about a call (log_call), beside the call record.
+pub fn call_note(t: &TenantId, c: &ConversationId, id: &str) -> (String, String) {
+    (format!("T#{t}#CALL#{c}"), format!("NOTE#{id}"))
+}

@@ -50,9 +50,16 @@ pub struct OutboundMessage {
     pub purpose: String,
     /// `caller` or `owner`: opt-outs only ever apply to callers.
     pub audience: String,
+    /// `sms` or `whatsapp`.
     pub channel: String,
     pub to: String,
+    /// The text; for a WhatsApp template, what it says (for the record).
     pub body: String,
+    /// A WhatsApp template (Content SID) and its variables (JSON), sent instead of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_variables: Option<String>,
     pub state: MessageState,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,9 +3,11 @@
 pub mod bookings;
 pub mod calls;
 pub mod contacts;
+pub mod dispatch;
 pub mod inbox;
 pub mod keys;
 pub mod messages;
+pub mod tasks;
 
 use std::collections::HashMap;
 

@@ -20,6 +20,7 @@ use crate::store::bookings::BookingRecord;
 use crate::tenant::TenantConfig;
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckAvailability {
     /// The service id or its name as said ("boiler service").
@@ -115,6 +116,16 @@ pub async fn occupied(
     b: &Bookable<'_>,
     now: Timestamp,
 ) -> Result<Vec<Occupied>, ToolError> {
+    occupied_except(deps, b, now, None).await
+}
+
+/// The same, leaving out one booking (the one being moved does not block itself).
+pub async fn occupied_except(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    now: Timestamp,
+    except: Option<&str>,
+) -> Result<Vec<Occupied>, ToolError> {
     let from = now
         .checked_sub(SignedDuration::from_hours(48))
         .unwrap_or(now);
@@ -126,6 +137,7 @@ pub async fn occupied(
     let records = deps.store.bookings_between(from, to).await?;
     Ok(records
         .iter()
+        .filter(|r| Some(r.booking_id.as_str()) != except)
         .filter_map(|r| as_occupied(r, b.rules.slot_minutes))
         .collect())
 }
@@ -220,10 +232,7 @@ pub async fn check_availability(
     super::run(deps, "check_availability", headers, body, handle).await
 }
 
-async fn handle(
-    deps: Arc<Deps>,
-    req: CheckAvailability,
-) -> Result<(String, serde_json::Value, Option<String>), ToolError> {
+async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply, ToolError> {
     let conversation = req.conversation_id.clone();
     let tenant = deps.tenant().await?;
     let b = match bookable(&tenant) {

@@ -22,7 +22,6 @@ use crate::booking::engine::{self, DayPart, Refusal};
 use crate::booking::rules::ServiceDef;
 use crate::deps::Deps;
 use crate::ids::{derived_id, ConversationId};
-use crate::jobs::Job;
 use crate::outbox::{self, Audience, NewMessage};
 use crate::phone::PhoneNumber;
 use crate::spoken::spoken_datetime;
@@ -33,6 +32,7 @@ use crate::tenant::render;
 const KEY_TTL: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateBooking {
     pub service: String,
@@ -86,36 +86,14 @@ fn validate<'a>(
             "What name should the booking be under?",
         ));
     }
-    let phone = match req
-        .caller_phone
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        None => None,
-        Some(p) => Some(
-            PhoneNumber::parse(p, Some(&b.tenant.business.country)).map_err(|_| {
-                bad(
-                    "caller_phone",
-                    "That phone number doesn't look right. Could you say it again?",
-                )
-            })?,
-        ),
-    };
-    let conversation = match req.conversation_id.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            ConversationId::parse(c)
-                .map_err(|_| bad("conversation_id", "The conversation id is malformed."))?,
-        ),
-    };
-    if req
-        .notes
-        .as_deref()
-        .is_some_and(|n| n.chars().count() > 500)
-    {
-        return Err(bad("notes", "Please keep the notes short."));
-    }
+    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), b.tenant)?;
+    let conversation = super::conversation(req.conversation_id.as_deref())?;
+    super::text(
+        "notes",
+        req.notes.as_deref(),
+        500,
+        "Please keep the notes short.",
+    )?;
     let key = match req
         .idempotency_key
         .as_deref()
@@ -149,10 +127,7 @@ fn validate<'a>(
     }))
 }
 
-async fn handle(
-    deps: Arc<Deps>,
-    req: CreateBooking,
-) -> Result<(String, serde_json::Value, Option<String>), ToolError> {
+async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, ToolError> {
     let conversation_log = req.conversation_id.clone();
     let tenant = deps.tenant().await?;
     let b = match bookable(&tenant) {
@@ -250,58 +225,96 @@ async fn after_booking(
     record: &BookingRecord,
     v: &Valid<'_>,
 ) -> Result<(), ToolError> {
-    let local = v.start.to_zoned(b.schedule.zone.clone());
     if let Some(phone) = &v.phone {
         let conv = v
             .conversation
             .clone()
             .unwrap_or_else(|| ConversationId::parse("tool").expect("valid id"));
-        let contact = deps
-            .store
+        deps.store
             .upsert_contact(phone, Some(&v.name), "phone", &conv, deps.now())
             .await?;
-        let first_name = v
-            .name
-            .split_whitespace()
-            .next()
-            .unwrap_or("there")
-            .to_string();
-        let values = std::collections::BTreeMap::from([
-            ("business_name", b.tenant.business.name.clone()),
-            ("first_name", first_name),
-            ("service", v.service.name.clone()),
-            ("booking_time", spoken_datetime(&local)),
-            ("business_phone", b.tenant.business.phone.international()),
-        ]);
-        let id = outbox::create(
-            deps,
-            NewMessage {
-                id: outbox::booking_confirmation_id(&record.booking_id),
-                purpose: "booking_confirmed",
-                audience: Audience::Caller,
-                to: phone.clone(),
-                body: render(&b.tenant.templates.booking_confirmed, &values),
-                conversation_id: record.conversation_id.clone(),
-                lead_id: contact.open_lead_id.map(|l| l.to_string()),
-            },
-        )
-        .await?;
-        let job = Job::SendMessage {
-            tenant: deps.config.tenant.to_string(),
-            message_id: id,
-        };
-        deps.queue.enqueue(&job, Duration::ZERO).await?;
     }
+    text_customer(
+        deps,
+        b,
+        record,
+        "booking_confirmed",
+        outbox::booking_confirmation_id(&record.booking_id),
+        &b.tenant.templates.booking_confirmed,
+    )
+    .await?;
+    emit_change(deps, "booking.created", record, None).await
+}
+
+/// Texts the booking's customer (if it has a number) from a caller template.
+pub(super) async fn text_customer(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    record: &BookingRecord,
+    purpose: &'static str,
+    message_id: String,
+    template: &str,
+) -> Result<(), ToolError> {
+    let Some(phone) = record
+        .contact_phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p, None).ok())
+    else {
+        return Ok(());
+    };
+    let start: Timestamp = record.start.parse().unwrap_or_default();
+    let local = start.to_zoned(b.schedule.zone.clone());
+    let service = b
+        .tenant
+        .service(&record.service_id)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| record.service_id.clone());
+    let values = std::collections::BTreeMap::from([
+        ("business_name", b.tenant.business.name.clone()),
+        (
+            "first_name",
+            super::first_name(record.customer_name.as_deref().unwrap_or("")),
+        ),
+        ("service", service),
+        ("booking_time", spoken_datetime(&local)),
+        ("business_phone", b.tenant.business.phone.international()),
+    ]);
+    outbox::create_and_queue(
+        deps,
+        NewMessage {
+            id: message_id,
+            purpose,
+            audience: Audience::Caller,
+            to: phone,
+            body: render(template, &values),
+            conversation_id: record.conversation_id.clone(),
+            lead_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records and publishes a booking event (reminders follow these). Once per change: the
+/// event id carries the booking's version.
+pub(super) async fn emit_change(
+    deps: &Deps,
+    kind: &str,
+    record: &BookingRecord,
+    previous_start: Option<&str>,
+) -> Result<(), ToolError> {
     crate::post_call::emit(
         deps,
-        &format!("booking.created:{}", record.booking_id),
-        "booking.created",
+        &format!("{kind}:{}:{}", record.booking_id, record.version),
+        kind,
         json!({
             "booking_id": record.booking_id,
             "service_id": record.service_id,
             "resource": record.resource,
             "start": record.start,
             "end": record.end,
+            "previous_start": previous_start,
+            "status": record.status,
             "conversation_id": record.conversation_id,
         }),
     )
@@ -309,7 +322,7 @@ async fn after_booking(
     Ok(())
 }
 
-fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
+pub(super) fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
     let start: Timestamp = record.start.parse().unwrap_or_default();
     let local = start.to_zoned(b.schedule.zone.clone());
     let technician = b
@@ -337,14 +350,14 @@ fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
     }))
 }
 
-async fn refused(
+pub(super) async fn refused(
     deps: &Deps,
     b: &Bookable<'_>,
     service: &ServiceDef,
     start: Timestamp,
     refusal: Refusal,
     conversation: Option<String>,
-) -> Result<(String, serde_json::Value, Option<String>), ToolError> {
+) -> Result<super::Reply, ToolError> {
     let day = start.to_zoned(b.schedule.zone.clone()).date();
     let from = match &refusal {
         Refusal::TooSoon { .. } | Refusal::TooFarAhead => None,

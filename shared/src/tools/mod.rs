@@ -8,6 +8,11 @@
 
 pub mod availability;
 pub mod booking;
+pub mod booking_change;
+pub mod caller;
+pub mod calls;
+pub mod escalation;
+pub mod leads;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +30,13 @@ use tracing::{error, info};
 
 use crate::deps::{Deps, TenantError};
 use crate::error::DependencyError;
+use crate::ids::ConversationId;
+use crate::phone::PhoneNumber;
+use crate::tenant::TenantConfig;
+
+/// What a tool handler gives back: an outcome for the log line, the answer, and the
+/// conversation it was for (also for the log line).
+pub type Reply = (String, serde_json::Value, Option<String>);
 
 /// The header the tool definitions send the tenant's tool secret in.
 pub const SECRET_HEADER: &str = "x-frontdesk-tool-secret";
@@ -140,9 +152,7 @@ pub async fn run<T, F, Fut>(
 where
     T: DeserializeOwned,
     F: FnOnce(Arc<Deps>, T) -> Fut,
-    Fut: std::future::Future<
-        Output = Result<(String, serde_json::Value, Option<String>), ToolError>,
-    >,
+    Fut: std::future::Future<Output = Result<Reply, ToolError>>,
 {
     let started = Instant::now();
     let result = async {
@@ -189,4 +199,57 @@ where
 /// A JSON answer from a serialisable value.
 pub fn answer<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_else(|_| json!({"ok": false}))
+}
+
+/// A trimmed optional text field: empty is absent, too long is a 400 naming the field.
+pub fn text(
+    field: &str,
+    raw: Option<&str>,
+    max_chars: usize,
+    say: &str,
+) -> Result<Option<String>, ToolError> {
+    match raw.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if t.chars().count() > max_chars || t.chars().any(char::is_control) => {
+            Err(bad(field, say))
+        }
+        Some(t) => Ok(Some(t.to_string())),
+    }
+}
+
+/// A phone number as said or as the caller id gives it, in the business's country by default.
+pub fn phone(
+    field: &str,
+    raw: Option<&str>,
+    tenant: &TenantConfig,
+) -> Result<Option<PhoneNumber>, ToolError> {
+    match raw.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(None),
+        Some(p) => PhoneNumber::parse(p, Some(&tenant.business.country))
+            .map(Some)
+            .map_err(|_| {
+                bad(
+                    field,
+                    "That phone number doesn't look right. Could you say it again?",
+                )
+            }),
+    }
+}
+
+/// The conversation id the tool definitions fill from `system__conversation_id`.
+pub fn conversation(raw: Option<&str>) -> Result<Option<ConversationId>, ToolError> {
+    match raw.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => ConversationId::parse(c)
+            .map(Some)
+            .map_err(|_| bad("conversation_id", "The conversation id is malformed.")),
+    }
+}
+
+/// The first word of a name, for a friendly greeting.
+pub fn first_name(name: &str) -> String {
+    name.split_whitespace()
+        .next()
+        .unwrap_or("there")
+        .to_string()
 }

@@ -1,0 +1,366 @@
+//! POST /tools/update_booking: move a booking to another time, or cancel it.
+//!
+//! A move is one transaction that takes the new cells before it releases the old ones, so when
+//! the new time is gone the customer still has the original. Repeating a request is harmless: a
+//! booking already at the asked time, or already cancelled, answers as if just done.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::availability::{bookable, iso_local, occupied_except, Bookable};
+use super::booking::{confirmed, emit_change, refused, text_customer};
+use super::{answer, bad, Reply, ToolError};
+use crate::booking::engine::{self, Refusal};
+use crate::deps::Deps;
+use crate::ids::derived_id;
+use crate::phone::PhoneNumber;
+use crate::spoken::spoken_datetime;
+use crate::store::bookings::{BookingRecord, Moved};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Reschedule,
+    Cancel,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBooking {
+    pub action: Action,
+    /// From create_booking or the call's `upcoming_booking_id`; absent means the caller's next
+    /// booking.
+    #[serde(default)]
+    pub booking_id: Option<String>,
+    /// For a reschedule: a slot's `start` from check_availability.
+    #[serde(default)]
+    pub new_start: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub caller_phone: Option<String>,
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+/// A move or cancel retries this often when the booking changes under it.
+const ATTEMPTS: usize = 3;
+
+pub async fn update_booking(
+    State(deps): State<Arc<Deps>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::run(deps, "update_booking", headers, body, handle).await
+}
+
+async fn handle(deps: Arc<Deps>, req: UpdateBooking) -> Result<Reply, ToolError> {
+    let conversation = req.conversation_id.clone();
+    let tenant = deps.tenant().await?;
+    let b = match bookable(&tenant) {
+        Ok(b) => b,
+        Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation)),
+    };
+    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    super::conversation(req.conversation_id.as_deref())?;
+    super::text(
+        "reason",
+        req.reason.as_deref(),
+        300,
+        "Please keep the reason short.",
+    )?;
+    let new_start = match req.action {
+        Action::Cancel => None,
+        Action::Reschedule => {
+            let raw = req.new_start.as_deref().map(str::trim).unwrap_or("");
+            Some(raw.parse::<Timestamp>().map_err(|_| {
+                bad(
+                    "new_start",
+                    "Which time should it move to? Please use one of the times from check_availability.",
+                )
+            })?)
+        }
+    };
+    let booking_id = match req.booking_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            if !crate::ids::is_safe_id(id) {
+                return Err(bad(
+                    "booking_id",
+                    "That booking reference doesn't look right.",
+                ));
+            }
+            Some(id.to_string())
+        }
+        _ => None,
+    };
+    let now = deps.now();
+    let current =
+        match (booking_id, &phone) {
+            (Some(id), _) => deps.store.get_booking(&id).await?,
+            (None, Some(p)) => next_booking_of(&deps, p, now).await?,
+            (None, None) => return Err(bad(
+                "booking_id",
+                "Which booking is it? I need the booking reference or the number it was made with.",
+            )),
+        };
+    let Some(current) = current else {
+        return Ok(reply(
+            "booking_not_found",
+            json!({"ok": false, "code": "booking_not_found", "say": "I can't find that booking. Could you tell me the day it was for, or the name it's under?"}),
+            conversation,
+        ));
+    };
+    // Only the customer's own number may change a booking made with one.
+    if let (Some(p), Some(owner)) = (&phone, &current.contact_phone) {
+        if p.as_str() != owner {
+            return Ok(reply(
+                "not_callers_booking",
+                json!({"ok": false, "code": "not_callers_booking", "say": "I can only change a booking from the number it was made with. I'll ask the team to call you about it."}),
+                conversation,
+            ));
+        }
+    }
+    match new_start {
+        None => cancel(&deps, &b, current, conversation).await,
+        Some(start) => reschedule(&deps, &b, current, start, conversation).await,
+    }
+}
+
+fn reply(outcome: &str, body: Value, conversation: Option<String>) -> Reply {
+    (outcome.to_string(), body, conversation)
+}
+
+/// The caller's next booking (from the entries listed under their number).
+async fn next_booking_of(
+    deps: &Deps,
+    phone: &PhoneNumber,
+    now: Timestamp,
+) -> Result<Option<BookingRecord>, ToolError> {
+    let (_, entries) = deps.store.contact_overview(phone).await?;
+    let now = now.to_string();
+    for entry in entries.iter().filter(|e| e.start > now) {
+        if let Some(record) = deps.store.get_booking(&entry.booking_id).await? {
+            if record.status != "cancelled" {
+                return Ok(Some(record));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn spoken_start(b: &Bookable<'_>, record: &BookingRecord) -> String {
+    let start: Timestamp = record.start.parse().unwrap_or_default();
+    spoken_datetime(&start.to_zoned(b.schedule.zone.clone()))
+}
+
+fn has_passed(record: &BookingRecord, now: Timestamp) -> bool {
+    record.start.parse::<Timestamp>().is_ok_and(|s| s <= now)
+}
+
+async fn cancel(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    mut current: BookingRecord,
+    conversation: Option<String>,
+) -> Result<Reply, ToolError> {
+    let now = deps.now();
+    for _ in 0..ATTEMPTS {
+        let when = spoken_start(b, &current);
+        if current.status == "cancelled" {
+            return Ok(reply(
+                "already_cancelled",
+                json!({"ok": true, "cancelled": true, "booking_id": current.booking_id, "say": format!("That booking on {when} is cancelled.")}),
+                conversation,
+            ));
+        }
+        if has_passed(&current, now) {
+            return Ok(reply(
+                "in_the_past",
+                json!({"ok": false, "code": "in_the_past", "say": format!("That booking on {when} has already passed.")}),
+                conversation,
+            ));
+        }
+        if deps.store.cancel_booking(&current, now).await? {
+            let mut cancelled = current.clone();
+            cancelled.status = "cancelled".into();
+            cancelled.version += 1;
+            text_customer(
+                deps,
+                b,
+                &cancelled,
+                "booking_cancelled",
+                format!(
+                    "booking-cancelled:{}",
+                    derived_id("bk", &[&cancelled.booking_id])
+                ),
+                &b.tenant.templates.booking_cancelled,
+            )
+            .await?;
+            emit_change(deps, "booking.cancelled", &cancelled, None).await?;
+            return Ok(reply(
+                "cancelled",
+                json!({"ok": true, "cancelled": true, "booking_id": cancelled.booking_id, "say": format!("That's cancelled: your booking on {when}. We'll text you to confirm.")}),
+                conversation,
+            ));
+        }
+        // It changed meanwhile (moved, or cancelled by a retry): look again.
+        match deps.store.get_booking(&current.booking_id).await? {
+            Some(fresh) => current = fresh,
+            None => break,
+        }
+    }
+    Err(ToolError::Unavailable)
+}
+
+async fn reschedule(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    mut current: BookingRecord,
+    new_start: Timestamp,
+    conversation: Option<String>,
+) -> Result<Reply, ToolError> {
+    let now = deps.now();
+    let Some(service) = b.tenant.service(&current.service_id) else {
+        // The service was taken off the list since: a person has to arrange it.
+        return Ok(reply(
+            "service_withdrawn",
+            json!({"ok": false, "code": "service_withdrawn", "say": "I can't move that one myself. I'll ask the team to call you to rearrange it."}),
+            conversation,
+        ));
+    };
+    let engine_service = service.as_engine();
+    for _ in 0..ATTEMPTS {
+        let original = spoken_start(b, &current);
+        if current.status == "cancelled" {
+            return Ok(reply(
+                "booking_cancelled",
+                json!({"ok": false, "code": "booking_cancelled", "say": "That booking was cancelled. I can make a new one if you like."}),
+                conversation,
+            ));
+        }
+        if current.start == new_start.to_string() {
+            return Ok(reply(
+                "rescheduled",
+                moved_answer(b, &current),
+                conversation,
+            ));
+        }
+        if has_passed(&current, now) {
+            return Ok(reply(
+                "in_the_past",
+                json!({"ok": false, "code": "in_the_past", "say": format!("That booking on {original} has already passed.")}),
+                conversation,
+            ));
+        }
+        let occupied = occupied_except(deps, b, now, Some(&current.booking_id)).await?;
+        let mut free = match engine::check_start(
+            &b.schedule,
+            &engine_service,
+            &b.rules.resources_for(&service.id),
+            &occupied,
+            new_start,
+            now,
+        ) {
+            Ok(free) => free,
+            Err(refusal) => return kept(deps, b, &current, new_start, refusal, conversation).await,
+        };
+        // The same technician if they are free: fewer surprises for the customer.
+        free.sort_by_key(|r| *r != current.resource);
+        let cells: Vec<String> = engine::cell_starts(
+            &engine_service.blocked_span(new_start),
+            b.rules.slot_minutes,
+        )
+        .iter()
+        .map(Timestamp::to_string)
+        .collect();
+        let mut stale = false;
+        for resource in free {
+            let mut moved = current.clone();
+            moved.start = new_start.to_string();
+            moved.end = engine_service.service_span(new_start).end.to_string();
+            moved.cells = cells.clone();
+            moved.resource = resource;
+            moved.version = current.version + 1;
+            moved.updated_at = now.to_string();
+            match deps.store.move_booking(&current, &moved, now).await? {
+                Moved::Moved => {
+                    text_customer(
+                        deps,
+                        b,
+                        &moved,
+                        "booking_moved",
+                        format!(
+                            "booking-moved:{}",
+                            derived_id("bk", &[&moved.booking_id, &moved.version.to_string()])
+                        ),
+                        &b.tenant.templates.booking_moved,
+                    )
+                    .await?;
+                    emit_change(deps, "booking.rescheduled", &moved, Some(&current.start)).await?;
+                    return Ok(reply("rescheduled", moved_answer(b, &moved), conversation));
+                }
+                // That technician was taken a moment ago: try the next.
+                Moved::Conflict => {}
+                Moved::Stale => {
+                    stale = true;
+                    break;
+                }
+            }
+        }
+        if !stale {
+            return kept(deps, b, &current, new_start, Refusal::Taken, conversation).await;
+        }
+        match deps.store.get_booking(&current.booking_id).await? {
+            Some(fresh) => current = fresh,
+            None => break,
+        }
+    }
+    Err(ToolError::Unavailable)
+}
+
+fn moved_answer(b: &Bookable<'_>, record: &BookingRecord) -> Value {
+    let mut body = confirmed(b, record);
+    let spoken = body["spoken"].as_str().unwrap_or_default().to_string();
+    let technician = body["technician"].as_str().unwrap_or_default().to_string();
+    body["rescheduled"] = json!(true);
+    body["say"] = json!(format!(
+        "Done: you're now booked for {spoken} with {technician}. We'll text you the new time."
+    ));
+    answer(&body)
+}
+
+/// The new time cannot be had: the answer offers others and says the original still stands.
+async fn kept(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    current: &BookingRecord,
+    new_start: Timestamp,
+    refusal: Refusal,
+    conversation: Option<String>,
+) -> Result<Reply, ToolError> {
+    let service = b
+        .tenant
+        .service(&current.service_id)
+        .ok_or(ToolError::Unavailable)?;
+    let (outcome, mut body, conversation) =
+        refused(deps, b, service, new_start, refusal, conversation).await?;
+    let start: Timestamp = current.start.parse().unwrap_or_default();
+    let local = start.to_zoned(b.schedule.zone.clone());
+    let original = spoken_datetime(&local);
+    body["kept"] =
+        json!({"booking_id": current.booking_id, "start": iso_local(&local), "spoken": original});
+    let say = body["say"].as_str().unwrap_or_default().to_string();
+    body["say"] = json!(format!(
+        "{say} Your booking on {original} is still in place."
+    ));
+    Ok((outcome, body, conversation))
+}

@@ -1,0 +1,473 @@
+//! capture_lead (an enquiry, with its urgency: the owner hears of a hot one at once) and
+//! dispatch_lead (pass the lead to exactly one partner provider).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::availability::{find_service, list_words};
+use super::caller::email;
+use super::{bad, Reply, ToolError};
+use crate::deps::Deps;
+use crate::dispatch::{candidates, find_area, Area, Provider};
+use crate::ids::LeadId;
+use crate::outbox::{self, Audience, NewMessage, WhatsAppTemplate};
+use crate::phone::PhoneNumber;
+use crate::store::contacts::{ContactDetails, LeadInput};
+use crate::store::dispatch::Claim;
+use crate::store::{string, Item};
+use crate::tenant::{render, TenantConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Low,
+    Normal,
+    Urgent,
+    Emergency,
+}
+
+impl Urgency {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::Urgent => "urgent",
+            Self::Emergency => "emergency",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CaptureLead {
+    /// The service id or its name as said.
+    pub service: String,
+    pub urgency: Urgency,
+    /// One or two sentences: what the job is.
+    pub summary: String,
+    /// Where the job is: an area, postcode district or neighbourhood the business covers.
+    #[serde(default)]
+    pub area: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The number the caller gave, if not the one they are calling from.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub caller_phone: Option<String>,
+    pub conversation_id: String,
+}
+
+pub async fn capture_lead(
+    State(deps): State<Arc<Deps>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::run(deps, "capture_lead", headers, body, capture).await
+}
+
+fn area_list(tenant: &TenantConfig) -> String {
+    let names: Vec<&str> = tenant.areas.iter().map(|a| a.name.as_str()).collect();
+    list_words(&names)
+}
+
+async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> {
+    let log_conversation = Some(req.conversation_id.clone());
+    let tenant = deps.tenant().await?;
+    let conversation = super::conversation(Some(&req.conversation_id))?
+        .ok_or_else(|| bad("conversation_id", "The conversation id is missing."))?;
+    let Some(service) = find_service(&tenant, &req.service) else {
+        let names: Vec<&str> = tenant.services.iter().map(|s| s.name.as_str()).collect();
+        return Err(bad(
+            "service",
+            format!(
+                "That isn't one of our services. We do {}.",
+                list_words(&names)
+            ),
+        ));
+    };
+    let area = match super::text(
+        "area",
+        req.area.as_deref(),
+        100,
+        "Which area is the job in?",
+    )? {
+        None => None,
+        // The business lists no areas: nothing to check against or route by.
+        Some(_) if tenant.areas.is_empty() => None,
+        Some(said) => Some(find_area(&tenant.areas, &said).ok_or_else(|| {
+            bad(
+                "area",
+                format!(
+                    "We don't cover that area. We work in {}.",
+                    area_list(&tenant)
+                ),
+            )
+        })?),
+    };
+    let summary = super::text(
+        "summary",
+        Some(&req.summary),
+        500,
+        "Please sum the job up in a sentence or two.",
+    )?
+    .ok_or_else(|| bad("summary", "What is the job, in a sentence?"))?;
+    let name = super::text(
+        "name",
+        req.name.as_deref(),
+        100,
+        "Could you tell me your name again?",
+    )?;
+    let email = email(req.email.as_deref())?;
+    let stated = super::phone("phone", req.phone.as_deref(), &tenant)?;
+    let caller = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let Some(phone) = stated.or(caller) else {
+        return Err(bad("phone", "What's the best number to reach you on?"));
+    };
+    let urgency = req.urgency.as_str();
+    let hot = tenant
+        .post_call
+        .hot_values
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(urgency));
+    let now = deps.now();
+    let details = ContactDetails {
+        name: name.as_deref(),
+        email: email.as_deref(),
+        address: None,
+    };
+    let contact = deps
+        .store
+        .save_contact_details(&phone, &details, "phone", &conversation, now)
+        .await?;
+    let input = LeadInput {
+        conversation: &conversation,
+        channel: "phone",
+        name: name.as_deref(),
+        service: Some(&service.id),
+        area: area.map(|a| a.id.as_str()),
+        urgency: Some(urgency),
+        hot,
+        summary: Some(&summary),
+        now,
+    };
+    let lead = deps.store.open_or_merge_lead(&contact, &input).await?;
+    if hot {
+        // Same id as the post-call pipeline's alert: one text per urgent call, whoever is first.
+        let values = BTreeMap::from([
+            ("business_name", tenant.business.name.clone()),
+            (
+                "caller_name",
+                name.clone()
+                    .or(contact.name.clone())
+                    .unwrap_or_else(|| "Unknown caller".into()),
+            ),
+            ("caller_phone", phone.international()),
+            ("service", service.name.clone()),
+            ("urgency", urgency.to_string()),
+            ("summary", summary.clone()),
+            ("area", area.map(|a| a.name.clone()).unwrap_or_default()),
+        ]);
+        outbox::create_and_queue(
+            &deps,
+            NewMessage {
+                id: format!("owner-hot-lead:{conversation}"),
+                purpose: "owner_hot_lead",
+                audience: Audience::Owner,
+                to: tenant.business.owner_phone.clone(),
+                body: render(&tenant.templates.owner_hot_lead, &values),
+                conversation_id: Some(conversation.to_string()),
+                lead_id: Some(lead.id.to_string()),
+            },
+        )
+        .await?;
+    }
+    if lead.opened_here {
+        crate::post_call::emit(&deps, &format!("lead.created:{}", lead.id), "lead.created", json!({
+            "lead_id": lead.id.as_str(), "conversation_id": conversation.as_str(), "channel": "phone", "hot": lead.hot,
+        }))
+        .await?;
+    }
+    if hot {
+        crate::post_call::emit(&deps, &format!("lead.hot:{}:{conversation}", lead.id), "lead.hot", json!({
+            "lead_id": lead.id.as_str(), "conversation_id": conversation.as_str(), "urgency": urgency,
+        }))
+        .await?;
+    }
+    let say = if hot {
+        "I've marked this as urgent and let the team know straight away."
+    } else {
+        "I've noted that down and the team will be in touch."
+    };
+    Ok((
+        if hot { "captured_hot" } else { "captured" }.into(),
+        json!({
+            "ok": true,
+            "lead_id": lead.id.as_str(),
+            "hot": lead.hot,
+            "service": service.id,
+            "area": area.map(|a| a.name.as_str()),
+            "say": say,
+        }),
+        log_conversation,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DispatchLead {
+    /// From capture_lead; absent means the caller's open lead.
+    #[serde(default)]
+    pub lead_id: Option<String>,
+    #[serde(default)]
+    pub caller_phone: Option<String>,
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+pub async fn dispatch_lead(
+    State(deps): State<Arc<Deps>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::run(deps, "dispatch_lead", headers, body, dispatch).await
+}
+
+/// A lead as dispatch needs it.
+struct Lead {
+    id: LeadId,
+    item: Item,
+}
+
+impl Lead {
+    fn field(&self, name: &str) -> Option<String> {
+        string(&self.item, name)
+    }
+}
+
+fn provider_named<'a>(tenant: &'a TenantConfig, id: &str) -> Option<&'a Provider> {
+    tenant.providers.iter().find(|p| p.id == id)
+}
+
+fn already(tenant: &TenantConfig, lead: &Lead, conversation: Option<String>) -> Reply {
+    let name = lead
+        .field("dispatched_to")
+        .and_then(|id| provider_named(tenant, &id).map(|p| p.name.clone()))
+        .unwrap_or_else(|| "one of our partners".into());
+    (
+        "already_dispatched".into(),
+        json!({
+            "ok": false,
+            "code": "already_dispatched",
+            "provider": name,
+            "say": format!("That job is already with {name}. They'll be in touch."),
+        }),
+        conversation,
+    )
+}
+
+async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError> {
+    let conversation = req.conversation_id.clone();
+    let tenant = deps.tenant().await?;
+    super::conversation(req.conversation_id.as_deref())?;
+    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let lead_id = match req
+        .lead_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        Some(l) => Some(
+            LeadId::parse(l)
+                .map_err(|_| bad("lead_id", "That lead reference doesn't look right."))?,
+        ),
+        None => match &phone {
+            Some(p) => deps
+                .store
+                .get_contact(p)
+                .await?
+                .and_then(|c| c.open_lead_id),
+            None => {
+                return Err(bad(
+                    "lead_id",
+                    "Which enquiry is it? I need the lead reference or the caller's number.",
+                ))
+            }
+        },
+    };
+    let lead = match lead_id {
+        Some(id) => deps
+            .store
+            .get_lead(&id)
+            .await?
+            .map(|item| Lead { id, item }),
+        None => None,
+    };
+    let Some(lead) = lead else {
+        return Ok((
+            "no_lead".into(),
+            json!({"ok": false, "code": "no_lead", "say": "I need to take the job details first.", "next": "capture_lead"}),
+            conversation,
+        ));
+    };
+    if lead.field("dispatched_to").is_some() {
+        return Ok(already(&tenant, &lead, conversation));
+    }
+    if lead.field("lead_status").as_deref() != Some("open") {
+        return Ok((
+            "lead_closed".into(),
+            json!({"ok": false, "code": "lead_closed", "say": "That enquiry has been dealt with already."}),
+            conversation,
+        ));
+    }
+    let service = lead
+        .field("service")
+        .and_then(|s| tenant.service(&s).cloned());
+    let area = lead
+        .field("area")
+        .and_then(|a| tenant.areas.iter().find(|x| x.id == a));
+    let (Some(service), Some(area)) = (service, area) else {
+        return Ok((
+            "need_details".into(),
+            json!({"ok": false, "code": "need_details", "say": "I need the job and the area first.", "next": "capture_lead"}),
+            conversation,
+        ));
+    };
+    let Some(category) = service.category.as_deref() else {
+        return Ok(no_provider(conversation));
+    };
+    let now = deps.now();
+    let day = now.to_zoned(tenant.time_zone()).date().to_string();
+    let eligible: Vec<&str> = tenant
+        .providers
+        .iter()
+        .filter(|p| p.country == area.country)
+        .map(|p| p.id.as_str())
+        .collect();
+    let loads = deps.store.provider_loads(&eligible, &day).await?;
+    let ranked = candidates(&tenant.providers, area, category, |id| {
+        loads.get(id).cloned().unwrap_or_default()
+    });
+    for provider in ranked {
+        match deps
+            .store
+            .claim_lead(&lead.id, &provider.id, provider.daily_capacity, &day, now)
+            .await?
+        {
+            Claim::Claimed => {
+                notify_provider(&deps, &tenant, provider, &lead, &service.name, area).await?;
+                crate::post_call::emit(
+                    &deps,
+                    &format!("lead.dispatched:{}", lead.id),
+                    "lead.dispatched",
+                    json!({"lead_id": lead.id.as_str(), "provider": provider.id, "area": area.id, "category": category}),
+                )
+                .await?;
+                // The caller hears the provider's name, never their address or number.
+                return Ok((
+                    "dispatched".into(),
+                    json!({
+                        "ok": true,
+                        "dispatched": true,
+                        "provider": provider.name,
+                        "say": format!("I've passed your job to {}. They'll contact you shortly.", provider.name),
+                    }),
+                    conversation,
+                ));
+            }
+            Claim::LeadTaken => {
+                let fresh = deps.store.get_lead(&lead.id).await?.map(|item| Lead {
+                    id: lead.id.clone(),
+                    item,
+                });
+                return Ok(already(
+                    &tenant,
+                    fresh.as_ref().unwrap_or(&lead),
+                    conversation,
+                ));
+            }
+            Claim::ProviderFull => {}
+        }
+    }
+    Ok(no_provider(conversation))
+}
+
+fn no_provider(conversation: Option<String>) -> Reply {
+    (
+        "no_provider".into(),
+        json!({"ok": false, "code": "no_provider_available", "say": "None of our partners can take that on today, so I'll pass it to the team to arrange."}),
+        conversation,
+    )
+}
+
+/// The job notice: SMS always, and a WhatsApp template where the provider wants it.
+async fn notify_provider(
+    deps: &Deps,
+    tenant: &TenantConfig,
+    provider: &Provider,
+    lead: &Lead,
+    service: &str,
+    area: &Area,
+) -> Result<(), ToolError> {
+    let caller_phone = lead
+        .field("phone")
+        .and_then(|p| PhoneNumber::parse(&p, None).ok())
+        .map(|p| p.international())
+        .unwrap_or_default();
+    let name = lead.field("name").unwrap_or_else(|| "the customer".into());
+    let summary = lead.field("summary").unwrap_or_default();
+    let values = BTreeMap::from([
+        ("business_name", tenant.business.name.clone()),
+        ("service", service.to_string()),
+        ("area", area.name.clone()),
+        ("caller_name", name.clone()),
+        ("caller_phone", caller_phone.clone()),
+        ("summary", summary.clone()),
+        ("urgency", lead.field("urgency").unwrap_or_default()),
+    ]);
+    let body = render(&tenant.templates.provider_job, &values);
+    let message = |id: String| NewMessage {
+        id,
+        purpose: "provider_job",
+        audience: Audience::Provider,
+        to: provider.phone.clone(),
+        body: body.clone(),
+        conversation_id: lead.field("last_conversation_id"),
+        lead_id: Some(lead.id.to_string()),
+    };
+    outbox::create_and_queue(deps, message(format!("provider-job:{}", lead.id))).await?;
+    if provider.whatsapp {
+        if let Some(sid) = &tenant.messaging.whatsapp_job_template_sid {
+            let template = WhatsAppTemplate {
+                content_sid: sid.clone(),
+                variables: vec![
+                    service.to_string(),
+                    area.name.clone(),
+                    name,
+                    caller_phone,
+                    summary,
+                ],
+            };
+            let id = outbox::create_whatsapp(
+                deps,
+                message(format!("provider-job-whatsapp:{}", lead.id)),
+                template,
+            )
+            .await?;
+            outbox::queue_send(deps, &id).await?;
+        }
+    }
+    Ok(())
+}
