@@ -3,38 +3,10 @@
 
 use frontdesk_blackbox::*;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 /// A Monday morning in London, so the week ahead is open.
 fn monday_morning(app: &TestApp) {
     app.clock.set("2026-11-23T07:00:00Z".parse().unwrap());
-}
-
-/// Twilio accepting every text (exactly `expect` of them, when given).
-async fn twilio_accepts(app: &TestApp, expect: Option<u64>) {
-    let mock = Mock::given(method("POST"))
-        .and(path(format!(
-            "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
-        )))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SMx", "status": "queued"})),
-        );
-    match expect {
-        Some(n) => mock.expect(n).mount(&app.twilio).await,
-        None => mock.mount(&app.twilio).await,
-    }
-}
-
-async fn first_slot(app: &TestApp, service: &str, date: &str) -> Value {
-    let (status, answer) = app
-        .tool(
-            "check_availability",
-            &json!({"service": service, "date": date}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer["slots"][0].clone()
 }
 
 #[tokio::test]
@@ -77,7 +49,7 @@ async fn dst_weeks_give_the_right_local_slots() {
     // London: clocks went forward on Sunday 29 March 2026. The first Monday slot is 08:00 BST.
     let app = spawn_app().await;
     app.clock.set("2026-03-27T12:00:00Z".parse().unwrap());
-    let slot = first_slot(&app, "boiler_service", "2026-03-30").await;
+    let slot = app.first_slot("boiler_service", "2026-03-30").await;
     assert_eq!(slot["start"], "2026-03-30T08:00:00+01:00");
     assert_eq!(slot["spoken"], "Monday 30 March at 8am");
     // The Friday before was still GMT.
@@ -102,9 +74,9 @@ async fn dst_weeks_give_the_right_local_slots() {
     })
     .await;
     ny.clock.set("2026-10-29T12:00:00Z".parse().unwrap());
-    let friday = first_slot(&ny, "boiler_service", "2026-10-30").await;
+    let friday = ny.first_slot("boiler_service", "2026-10-30").await;
     assert_eq!(friday["start"], "2026-10-30T08:00:00-04:00");
-    let monday = first_slot(&ny, "boiler_service", "2026-11-02").await;
+    let monday = ny.first_slot("boiler_service", "2026-11-02").await;
     assert_eq!(monday["start"], "2026-11-02T08:00:00-05:00");
     assert_eq!(monday["spoken"], "Monday 2 November at 8am");
 }
@@ -113,8 +85,8 @@ async fn dst_weeks_give_the_right_local_slots() {
 async fn fifty_concurrent_bookings_for_one_slot_with_two_technicians_make_two() {
     let app = spawn_app().await;
     monday_morning(&app);
-    twilio_accepts(&app, None).await;
-    let slot = first_slot(&app, "boiler_service", "2026-11-25").await;
+    app.twilio_accepts(None).await;
+    let slot = app.first_slot("boiler_service", "2026-11-25").await;
     let calls = (0..50).map(|i| {
         let body = json!({
             "service": "boiler_service",
@@ -163,8 +135,8 @@ async fn fifty_concurrent_bookings_for_one_slot_with_two_technicians_make_two() 
 async fn the_same_idempotency_key_twice_is_one_booking_and_one_text() {
     let app = spawn_app().await;
     monday_morning(&app);
-    twilio_accepts(&app, Some(2)).await;
-    let slot = first_slot(&app, "leak repair", "2026-11-26").await;
+    app.twilio_accepts(Some(2)).await;
+    let slot = app.first_slot("leak repair", "2026-11-26").await;
     let body = json!({
         "service": "leak_repair",
         "start": slot["start"],

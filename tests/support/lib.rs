@@ -160,6 +160,11 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// Edits the demo tenant's business.toml before it is loaded.
     pub business_toml: Option<Box<dyn Fn(String) -> String + Send>>,
+    /// Another business (its own id and tool secret)...
+    pub tenant_id: Option<String>,
+    pub tool_secret: Option<String>,
+    /// ...in the same table, bucket and queues as an app already running.
+    pub share_resources_with: Option<LocalResources>,
 }
 
 impl Default for Options {
@@ -170,6 +175,9 @@ impl Default for Options {
             create_event_bus: true,
             max_body_bytes: None,
             business_toml: None,
+            tenant_id: None,
+            tool_secret: None,
+            share_resources_with: None,
         }
     }
 }
@@ -183,6 +191,8 @@ pub struct TestApp {
     pub resources: LocalResources,
     pub sdk: SdkConfig,
     pub http: reqwest::Client,
+    /// The secret this app's tools accept.
+    pub tool_secret: String,
     /// A queue subscribed to every event on the bus, to see what was published.
     pub event_tap: Option<String>,
 }
@@ -195,9 +205,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     capture_logs();
     let sdk = sdk_config().await;
     let template = Template::load(&workspace().join("template.yaml")).expect("template.yaml loads");
-    let made = resources::create(&sdk, &template, &unique("t"))
-        .await
-        .expect("local resources");
+    let made = match options.share_resources_with.clone() {
+        Some(shared) => shared,
+        None => resources::create(&sdk, &template, &unique("t"))
+            .await
+            .expect("local resources"),
+    };
     let event_tap = if options.create_event_bus {
         Some(tap_events(&sdk, &made.event_bus).await)
     } else {
@@ -212,9 +225,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let twilio = MockServer::start().await;
     let elevenlabs = MockServer::start().await;
 
-    let tenant = "demo";
+    let tenant = options.tenant_id.clone().unwrap_or_else(|| "demo".into());
+    let tool_secret = options
+        .tool_secret
+        .clone()
+        .unwrap_or_else(|| TOOL_SECRET.to_string());
     let mut env: HashMap<&str, String> = HashMap::from([
-        ("FRONTDESK_TENANT_ID", tenant.to_string()),
+        ("FRONTDESK_TENANT_ID", tenant.clone()),
         ("FRONTDESK_TABLE", made.table.clone()),
         ("FRONTDESK_BUCKET", made.bucket.clone()),
         ("FRONTDESK_RETRY_QUEUE_URL", made.retry_queue_url.clone()),
@@ -233,7 +250,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let config = AppConfig::from_lookup(|k| env.get(k).cloned()).expect("config");
     let mut secrets: HashMap<&str, &str> = HashMap::from([
         ("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET),
-        ("TOOL_SECRET", TOOL_SECRET),
+        ("TOOL_SECRET", tool_secret.as_str()),
     ]);
     if options.twilio_credentials {
         secrets.insert("TWILIO_ACCOUNT_SID", TWILIO_SID);
@@ -271,6 +288,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         resources: made,
         sdk,
         http: reqwest::Client::new(),
+        tool_secret,
         event_tap,
     }
 }
@@ -356,12 +374,53 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// Twilio accepting every text (exactly `expect` of them, when given).
+    pub async fn twilio_accepts(&self, expect: Option<u64>) {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        let mock = Mock::given(method("POST"))
+            .and(path(format!(
+                "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+            )))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(serde_json::json!({"sid": "SMx", "status": "queued"})),
+            );
+        match expect {
+            Some(n) => mock.expect(n).mount(&self.twilio).await,
+            None => mock.mount(&self.twilio).await,
+        }
+    }
+
+    /// The first slot check_availability offers for `service` on `date`.
+    pub async fn first_slot(&self, service: &str, date: &str) -> serde_json::Value {
+        let (status, answer) = self
+            .tool(
+                "check_availability",
+                &serde_json::json!({"service": service, "date": date}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["slots"][0].clone()
+    }
+
     /// Calls an agent tool as ElevenLabs would: POST, JSON body, the tool secret header.
     pub async fn tool(&self, name: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_with_secret(&format!("/tools/{name}"), &self.tool_secret, body)
+            .await
+    }
+
+    /// POSTs JSON to a path with a given tool secret.
+    pub async fn post_with_secret(
+        &self,
+        path: &str,
+        secret: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let response = self
             .http
-            .post(format!("{}/tools/{name}", self.address))
-            .header("x-frontdesk-tool-secret", TOOL_SECRET)
+            .post(format!("{}{path}", self.address))
+            .header("x-frontdesk-tool-secret", secret)
             .json(body)
             .send()
             .await

@@ -126,6 +126,10 @@ pub async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, ToolError> 
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| bad("body", "That request was too large."))?;
+    // Serde would also read a struct from a JSON array; tool bodies are objects.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad("body", "The request must be a JSON object."));
+    }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
