@@ -208,6 +208,23 @@ pub async fn next_slots(
 ) -> Result<Vec<Slot>, ToolError> {
     let now = deps.now();
     let occupied = occupied(deps, b, now).await?;
+    Ok(slots_among(
+        b, service, &occupied, now, from, to, part, limit,
+    ))
+}
+
+/// The same, with the bookings already read.
+#[allow(clippy::too_many_arguments)]
+fn slots_among(
+    b: &Bookable<'_>,
+    service: &ServiceDef,
+    occupied: &[Occupied],
+    now: Timestamp,
+    from: Option<Date>,
+    to: Option<Date>,
+    part: DayPart,
+    limit: usize,
+) -> Vec<Slot> {
     let query = Query {
         now,
         from,
@@ -215,36 +232,30 @@ pub async fn next_slots(
         part,
         limit,
     };
-    Ok(engine::available_slots(
+    engine::available_slots(
         &b.schedule,
         &service.as_engine(),
         &b.rules.resources_for(&service.id),
-        &occupied,
+        occupied,
         &query,
-    ))
+    )
 }
 
-pub async fn check_availability(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "check_availability", headers, body, handle).await
+/// A check_availability request, understood.
+pub struct Asked<'a> {
+    pub service: &'a ServiceDef,
+    pub date: Option<Date>,
+    pub part: DayPart,
 }
 
-async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply, ToolError> {
-    let conversation = req.conversation_id.clone();
-    let tenant = deps.tenant().await?;
-    let b = match bookable(&tenant) {
-        Ok(b) => b,
-        Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation)),
-    };
-    let Some(service) = find_service(&tenant, &req.service) else {
-        return Ok((
-            "unknown_service".into(),
-            unknown_service(&tenant, &req.service),
-            conversation,
-        ));
+/// Validates a request against the business: `Ok(Err(answer))` is a business refusal
+/// (an unknown service) to say as it is.
+pub fn understand<'a>(
+    tenant: &'a TenantConfig,
+    req: &CheckAvailability,
+) -> Result<Result<Asked<'a>, serde_json::Value>, ToolError> {
+    let Some(service) = find_service(tenant, &req.service) else {
+        return Ok(Err(unknown_service(tenant, &req.service)));
     };
     let part = day_part(req.time_of_day.as_deref())?;
     let date = match req.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
@@ -254,14 +265,32 @@ async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply,
                 .map_err(|_| bad("date", "Please give the date as year, month and day."))?,
         ),
     };
-    let mut slots = next_slots(&deps, &b, service, date, date, part, 3).await?;
+    Ok(Ok(Asked {
+        service,
+        date,
+        part,
+    }))
+}
+
+/// The answer, from the bookings already read: up to three slots on the day asked, else the
+/// next openings from that day on. Returns the outcome for the log line and the answer.
+pub fn offer(
+    b: &Bookable<'_>,
+    asked: &Asked<'_>,
+    occupied: &[Occupied],
+    now: Timestamp,
+) -> (&'static str, serde_json::Value) {
+    let service = asked.service;
+    let mut slots = slots_among(
+        b, service, occupied, now, asked.date, asked.date, asked.part, 3,
+    );
     let mut on_requested_day = true;
-    if slots.is_empty() && (date.is_some() || part != DayPart::Any) {
+    if slots.is_empty() && (asked.date.is_some() || asked.part != DayPart::Any) {
         // Nothing then: offer the next openings from that day on, any time of day.
         on_requested_day = false;
-        slots = next_slots(&deps, &b, service, date, None, DayPart::Any, 3).await?;
+        slots = slots_among(b, service, occupied, now, asked.date, None, DayPart::Any, 3);
     }
-    let spoken = speak(&b, &slots);
+    let spoken = speak(b, &slots);
     let times: Vec<&str> = spoken.iter().map(|s| s.spoken.as_str()).collect();
     let say = match (spoken.is_empty(), on_requested_day) {
         (true, _) => format!(
@@ -282,8 +311,8 @@ async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply,
     } else {
         "offered_later"
     };
-    Ok((
-        outcome.into(),
+    (
+        outcome,
         answer(&json!({
             "ok": true,
             "available": !spoken.is_empty() && on_requested_day,
@@ -291,6 +320,30 @@ async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply,
             "slots": spoken,
             "say": say,
         })),
-        conversation,
-    ))
+    )
+}
+
+pub async fn check_availability(
+    State(deps): State<Arc<Deps>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::run(deps, "check_availability", headers, body, handle).await
+}
+
+async fn handle(deps: Arc<Deps>, req: CheckAvailability) -> Result<super::Reply, ToolError> {
+    let conversation = req.conversation_id.clone();
+    let tenant = deps.tenant().await?;
+    let b = match bookable(&tenant) {
+        Ok(b) => b,
+        Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation)),
+    };
+    let asked = match understand(&tenant, &req)? {
+        Ok(asked) => asked,
+        Err(answer) => return Ok(("unknown_service".into(), answer, conversation)),
+    };
+    let now = deps.now();
+    let occupied = occupied(&deps, &b, now).await?;
+    let (outcome, answer) = offer(&b, &asked, &occupied, now);
+    Ok((outcome.into(), answer, conversation))
 }

@@ -18,7 +18,7 @@ use super::availability::{
     Bookable,
 };
 use super::{answer, bad, ToolError};
-use crate::booking::engine::{self, DayPart, Refusal};
+use crate::booking::engine::{self, DayPart, Occupied, Refusal};
 use crate::booking::rules::ServiceDef;
 use crate::deps::Deps;
 use crate::ids::{derived_id, ConversationId};
@@ -49,13 +49,14 @@ pub struct CreateBooking {
     pub notes: Option<String>,
 }
 
-struct Valid<'a> {
-    service: &'a ServiceDef,
-    start: Timestamp,
-    name: String,
-    phone: Option<PhoneNumber>,
-    conversation: Option<ConversationId>,
-    key: String,
+/// A create_booking request, understood.
+pub struct Valid<'a> {
+    pub service: &'a ServiceDef,
+    pub start: Timestamp,
+    pub name: String,
+    pub phone: Option<PhoneNumber>,
+    pub conversation: Option<ConversationId>,
+    pub key: String,
 }
 
 pub async fn create_booking(
@@ -66,7 +67,7 @@ pub async fn create_booking(
     super::run(deps, "create_booking", headers, body, handle).await
 }
 
-fn validate<'a>(
+pub fn validate<'a>(
     b: &'a Bookable<'_>,
     req: &CreateBooking,
 ) -> Result<Result<Valid<'a>, serde_json::Value>, ToolError> {
@@ -127,6 +128,52 @@ fn validate<'a>(
     }))
 }
 
+/// The booking to try on each free resource, in order, or why the time cannot be booked.
+/// Pure: the database still has the last word (another call may take a resource first).
+pub fn plan(
+    b: &Bookable<'_>,
+    v: &Valid<'_>,
+    occupied: &[Occupied],
+    now: Timestamp,
+    booking_id: &str,
+    tenant: &str,
+) -> Result<Vec<BookingRecord>, Refusal> {
+    let engine_service = v.service.as_engine();
+    let resources = b.rules.resources_for(&v.service.id);
+    let free = engine::check_start(
+        &b.schedule,
+        &engine_service,
+        &resources,
+        occupied,
+        v.start,
+        now,
+    )?;
+    let cells: Vec<String> =
+        engine::cell_starts(&engine_service.blocked_span(v.start), b.rules.slot_minutes)
+            .iter()
+            .map(Timestamp::to_string)
+            .collect();
+    Ok(free
+        .into_iter()
+        .map(|resource| BookingRecord {
+            booking_id: booking_id.to_string(),
+            tenant: tenant.to_string(),
+            service_id: v.service.id.clone(),
+            resource,
+            start: v.start.to_string(),
+            end: engine_service.service_span(v.start).end.to_string(),
+            cells: cells.clone(),
+            status: "confirmed".into(),
+            contact_phone: v.phone.as_ref().map(|p| p.to_string()),
+            customer_name: Some(v.name.clone()),
+            conversation_id: v.conversation.as_ref().map(|c| c.to_string()),
+            version: 1,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        })
+        .collect())
+}
+
 async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, ToolError> {
     let conversation_log = req.conversation_id.clone();
     let tenant = deps.tenant().await?;
@@ -148,43 +195,20 @@ async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, Too
     }
     let now = deps.now();
     let occupied = occupied(&deps, &b, now).await?;
-    let engine_service = v.service.as_engine();
-    let resources = b.rules.resources_for(&v.service.id);
-    let free = match engine::check_start(
-        &b.schedule,
-        &engine_service,
-        &resources,
+    let candidates = match plan(
+        &b,
+        &v,
         &occupied,
-        v.start,
         now,
+        &booking_id,
+        deps.config.tenant.as_str(),
     ) {
-        Ok(free) => free,
+        Ok(candidates) => candidates,
         Err(refusal) => {
             return refused(&deps, &b, v.service, v.start, refusal, conversation_log).await
         }
     };
-    let cells: Vec<String> =
-        engine::cell_starts(&engine_service.blocked_span(v.start), b.rules.slot_minutes)
-            .iter()
-            .map(Timestamp::to_string)
-            .collect();
-    for resource in free {
-        let record = BookingRecord {
-            booking_id: booking_id.clone(),
-            tenant: deps.config.tenant.to_string(),
-            service_id: v.service.id.clone(),
-            resource,
-            start: v.start.to_string(),
-            end: engine_service.service_span(v.start).end.to_string(),
-            cells: cells.clone(),
-            status: "confirmed".into(),
-            contact_phone: v.phone.as_ref().map(|p| p.to_string()),
-            customer_name: Some(v.name.clone()),
-            conversation_id: v.conversation.as_ref().map(|c| c.to_string()),
-            version: 1,
-            created_at: now.to_string(),
-            updated_at: now.to_string(),
-        };
+    for record in candidates {
         match deps
             .store
             .create_booking(&record, &v.key, now, KEY_TTL)
@@ -322,7 +346,7 @@ pub(super) async fn emit_change(
     Ok(())
 }
 
-pub(super) fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
+pub fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
     let start: Timestamp = record.start.parse().unwrap_or_default();
     let local = start.to_zoned(b.schedule.zone.clone());
     let technician = b

@@ -98,7 +98,12 @@ pub fn bad(field: &str, say: impl Into<String>) -> ToolError {
 
 /// Constant-time check of the tool secret header.
 pub fn authorize(deps: &Deps, headers: &HeaderMap) -> Result<(), ToolError> {
-    let Some(expected) = deps.secrets.tool_secret.as_deref() else {
+    authorize_secret(deps.secrets.tool_secret.as_deref(), headers)
+}
+
+/// The check itself, against the configured secret (`None`: refuse everything).
+pub fn authorize_secret(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ToolError> {
+    let Some(expected) = expected else {
         error!("TOOL_SECRET is not configured: every tool call is refused");
         return Err(ToolError::Unauthorized);
     };
