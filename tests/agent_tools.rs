@@ -294,6 +294,14 @@ async fn cancelling_frees_the_slot_once_and_only_for_the_bookings_own_number() {
         )
         .await;
     assert_eq!(stranger["code"], "not_callers_booking", "{stranger}");
+    // A withheld number cannot prove the booking is theirs either.
+    let (_, withheld) = app
+        .tool(
+            "update_booking",
+            &json!({"action": "cancel", "booking_id": id, "caller_phone": "anonymous"}),
+        )
+        .await;
+    assert_eq!(withheld["code"], "not_callers_booking", "{withheld}");
     // No booking id: the caller's next booking.
     let (_, cancelled) = app
         .tool(
@@ -311,18 +319,13 @@ async fn cancelling_frees_the_slot_once_and_only_for_the_bookings_own_number() {
         .await;
     assert_eq!(again["cancelled"], true);
     assert_eq!(locks_of(&app, id).await, 0);
-    // Both technicians can take that time again.
-    for i in 0..2 {
-        let b = book(
-            &app,
-            &slot["start"],
-            &format!("Next {i}"),
-            OTHER_CALLER,
-            &format!("conv_cancel_n{i}"),
-        )
-        .await;
-        assert_eq!(b["booked"], true, "{b}");
-    }
+    // The caller changes their mind back: the same request books again, as a new booking.
+    let rebooked = book(&app, &slot["start"], "Maria Lopez", CALLER, "conv_cancel_1").await;
+    assert_eq!(rebooked["booked"], true, "{rebooked}");
+    assert_ne!(rebooked["booking_id"], id);
+    // And the other technician is free at that time too.
+    let other = book(&app, &slot["start"], "Next", OTHER_CALLER, "conv_cancel_n").await;
+    assert_eq!(other["booked"], true, "{other}");
     app.drain_queue().await;
     let texts = app.texts_sent().await;
     let to_caller = bodies_to(&texts, CALLER);
@@ -411,10 +414,22 @@ async fn contacts_are_recognised_by_number_and_by_email() {
     let (_, by_email) = app
         .tool("upsert_contact", &json!({"email": "maria@example.com", "address": "12 Holloway Road, N7", "conversation_id": "conv_c2"}))
         .await;
-    assert_eq!(by_email["name"], "Maria Lopez", "{by_email}");
+    assert_eq!(
+        by_email["say"], "Thanks, I've saved your details.",
+        "{by_email}"
+    );
+    // Naming her number with another name fills no gaps and reveals nothing.
+    let (_, stranger) = app
+        .tool(
+            "upsert_contact",
+            &json!({"phone": CALLER, "name": "Mallory", "address": "1 Elsewhere", "caller_phone": OTHER_CALLER}),
+        )
+        .await;
+    assert!(!stranger.to_string().contains("Maria"), "{stranger}");
     let contacts = app.records_of("CONTACT").await;
     assert_eq!(contacts.len(), 1);
     assert_eq!(attr(&contacts[0], "email").unwrap(), "maria@example.com");
+    assert_eq!(attr(&contacts[0], "name").unwrap(), "Maria Lopez");
     assert_eq!(
         attr(&contacts[0], "address").unwrap(),
         "12 Holloway Road, N7"
@@ -627,7 +642,17 @@ async fn escalation_transfers_in_hours_and_promises_a_callback_outside() {
     let texts = app.texts_sent().await;
     let to_owner = bodies_to(&texts, "+442079460001");
     assert_eq!(to_owner, ["Callback promised by Monday 30 November at 8am: Maria Lopez +44 7911 123456. Wants to talk about a quote."]);
-    // No number to call back on: ask for one first.
+    // No number to call back on (a withheld caller id is no number): ask for one first.
+    let (status, withheld) = app
+        .tool(
+            "escalation_target",
+            &json!({"reason": "x", "caller_phone": "anonymous"}),
+        )
+        .await;
+    assert_eq!(
+        (status, withheld["code"].as_str()),
+        (200, Some("need_phone"))
+    );
     let (_, need) = app.tool("escalation_target", &json!({"reason": "x"})).await;
     assert_eq!(need["code"], "need_phone");
 }
@@ -733,7 +758,7 @@ async fn every_malformed_body_is_a_400_with_a_sentence_and_writes_nothing() {
         ),
         (
             "update_booking",
-            json!({"action": "cancel", "booking_id": "bk_1", "caller_phone": "12"}),
+            json!({"action": "cancel", "booking_id": "bk_1", "caller_phone": 12}),
             "caller_phone",
         ),
         ("upsert_contact", json!({}), "name"),
@@ -784,11 +809,7 @@ async fn every_malformed_body_is_a_400_with_a_sentence_and_writes_nothing() {
         ),
         ("dispatch_lead", json!({}), "lead_id"),
         ("dispatch_lead", json!({"lead_id": "not a lead"}), "lead_id"),
-        (
-            "escalation_target",
-            json!({"caller_phone": "abc"}),
-            "caller_phone",
-        ),
+        ("escalation_target", json!({"phone": "abc"}), "phone"),
         ("escalation_target", json!({"reason": 7}), "reason"),
         (
             "log_call",

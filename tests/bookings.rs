@@ -37,6 +37,7 @@ fn booking(id: &str, resource: &str, start: &str) -> BookingRecord {
         contact_phone: None,
         customer_name: None,
         conversation_id: None,
+        notes: None,
         version: 1,
         created_at: "2026-11-21T10:00:00Z".into(),
         updated_at: "2026-11-21T10:00:00Z".into(),

@@ -193,7 +193,7 @@ async fn malformed_tool_calls_are_400_with_a_sentence_and_write_nothing() {
         ),
         (
             "create_booking",
-            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "M", "caller_phone": "12"}),
+            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "M", "caller_phone": 12}),
             "caller_phone",
         ),
         (

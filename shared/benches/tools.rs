@@ -53,6 +53,7 @@ fn stored_bookings(now: Timestamp) -> Vec<BookingRecord> {
                 contact_phone: Some("+447911123456".into()),
                 customer_name: Some("Maria Lopez".into()),
                 conversation_id: None,
+                notes: None,
                 version: 1,
                 created_at: now.to_string(),
                 updated_at: now.to_string(),

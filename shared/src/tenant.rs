@@ -549,6 +549,42 @@ mod tests {
     }
 
     #[test]
+    fn a_booking_must_fit_one_database_transaction() {
+        // 30-minute slots: a 24-hour job with buffers would need 50+ lock cells.
+        let bad = demo().replacen("duration_minutes = 60", "duration_minutes = 1440", 1);
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert_eq!(e.field, "services[0].duration_minutes", "{e}");
+        assert!(e.message.contains("raise booking.slot_minutes"), "{e}");
+    }
+
+    #[test]
+    fn providers_and_escalation_are_checked() {
+        let c = TenantConfig::from_toml(&demo(), "business.toml").unwrap();
+        assert!(c.staffed_hours().is_some());
+        let bad = demo().replacen(
+            "areas = [\"islington\", \"hackney\"]",
+            "areas = [\"soho\"]",
+            1,
+        );
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert_eq!(e.field, "providers[1].areas[0]", "{e}");
+        let bad = demo().replacen(
+            "whatsapp_job_template_sid = \"HX00000000000000000000000000000000\"",
+            "",
+            1,
+        );
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert_eq!(e.field, "messaging", "{e}");
+        let bad = demo().replacen(
+            "transfer_number = \"+442079460002\"",
+            "transfer_number = \"+442079460002\"\nhours = { monday = [\"9-5\"] }",
+            1,
+        );
+        let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
+        assert!(e.field.starts_with("escalation.hours.monday"), "{e}");
+    }
+
+    #[test]
     fn caller_texts_never_invite_an_opt_out_keyword() {
         let bad = demo().replacen("Reply here", "Reply CANCEL to cancel or reply here", 1);
         let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();

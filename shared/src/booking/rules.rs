@@ -106,6 +106,10 @@ impl ServiceDef {
     }
 }
 
+/// Most lock cells one booking may hold, so a move (old and new cells, the booking and its
+/// customer entry) fits one DynamoDB transaction of 100 items.
+pub const MAX_CELLS_PER_BOOKING: i64 = 48;
+
 /// A problem with one field; the caller adds the file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -255,6 +259,20 @@ impl BookingRules {
                 return Err(fail(
                     format!("{field}.buffer_*_minutes"),
                     "must be 0 to 1440",
+                ));
+            }
+            // A booking locks one item per cell in one DynamoDB transaction (at most 100
+            // items), and a move holds the old and the new cells at once.
+            let blocked = s.buffer_before_minutes + s.duration_minutes + s.buffer_after_minutes;
+            let slot = i64::from(self.slot_minutes);
+            let cells = (blocked + slot - 1) / slot + 1;
+            if cells > MAX_CELLS_PER_BOOKING {
+                return Err(fail(
+                    format!("{field}.duration_minutes"),
+                    format!(
+                        "with its buffers it blocks {cells} slots of {} minutes; at most {MAX_CELLS_PER_BOOKING} (raise booking.slot_minutes)",
+                        self.slot_minutes
+                    ),
                 ));
             }
         }

@@ -35,6 +35,9 @@ pub struct BookingRecord {
     pub customer_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// For the technician (access, parking, the fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
     pub version: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -100,6 +103,13 @@ pub(super) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
         .get(index)
         .and_then(|r| r.code())
         .is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+/// Whether a transaction was cancelled because another one was touching the same items.
+pub(super) fn in_conflict(reasons: &[CancellationReason]) -> bool {
+    reasons
+        .iter()
+        .any(|r| r.code() == Some("TransactionConflict"))
 }
 
 impl Store {
@@ -311,7 +321,9 @@ impl Store {
             Ok(_) => Ok(Moved::Moved),
             Err(e) if cancellation_reasons(&e).is_some() => {
                 let reasons = cancellation_reasons(&e).unwrap_or_default();
-                Ok(if failed_at(&reasons, 0) {
+                // A conflicting transaction in flight (another move of this booking) is not
+                // a taken slot: read the booking again and decide then.
+                Ok(if failed_at(&reasons, 0) || in_conflict(&reasons) {
                     Moved::Stale
                 } else {
                     Moved::Conflict

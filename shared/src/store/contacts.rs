@@ -26,6 +26,9 @@ pub struct ContactDetails<'a> {
     /// Lower-cased.
     pub email: Option<&'a str>,
     pub address: Option<&'a str>,
+    /// Replace what is on file. Only for the caller's own (verified) number: details given for
+    /// another number or found by e-mail only fill gaps, so nobody can rewrite someone else.
+    pub overwrite: bool,
 }
 
 /// A booking listed under its customer.
@@ -132,10 +135,18 @@ impl Store {
             .set("tenant", s(self.tenant().as_str()))
             .set("last_contact_at", s(now.to_string()))
             .set("last_conversation_id", s(conversation.as_str()))
-            .set_if_absent("first_seen_at", s(now.to_string()))
-            .set_opt("name", details.name.map(s))
-            .set_opt("email", details.email.map(s))
-            .set_opt("address", details.address.map(s));
+            .set_if_absent("first_seen_at", s(now.to_string()));
+        for (name, value) in [
+            ("name", details.name),
+            ("email", details.email),
+            ("address", details.address),
+        ] {
+            match (value, details.overwrite) {
+                (Some(v), true) => set.set(name, s(v)),
+                (Some(v), false) => set.set_if_absent(name, s(v)),
+                (None, _) => &mut set,
+            };
+        }
         let (expression, names, mut values) = set.into_parts();
         values.insert(":channel".into(), string_set(channel));
         let out = self
@@ -152,16 +163,24 @@ impl Store {
             .await
             .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
         if let Some(email) = details.email {
+            // The first number an address was given with keeps it.
             let (epk, esk) = keys::contact_email(self.tenant(), email);
-            self.client()
+            let out = self
+                .client()
                 .put_item()
                 .table_name(self.table())
                 .item(keys::PK, s(epk))
                 .item(keys::SK, s(esk))
                 .item("phone", s(phone.as_str()))
+                .condition_expression("attribute_not_exists(PK) OR phone = :p")
+                .expression_attribute_values(":p", s(phone.as_str()))
                 .send()
-                .await
-                .map_err(|e| DependencyError::aws("dynamodb", "PutItem", &e))?;
+                .await;
+            match out {
+                Ok(_) => {}
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(DependencyError::aws("dynamodb", "PutItem", &e)),
+            }
         }
         Ok(Contact::from_item(
             phone,
@@ -187,19 +206,33 @@ impl Store {
         &self,
         phone: &PhoneNumber,
     ) -> Result<(Option<Contact>, Vec<BookingEntry>), DependencyError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::contact_partition(self.tenant(), phone)))
-            .limit(50)
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+        let mut items = Vec::new();
+        let mut start_key = None;
+        // Booking entries expire a day after the booking, so a partition stays small; a few
+        // pages at most.
+        for _ in 0..5 {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    s(keys::contact_partition(self.tenant(), phone)),
+                )
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start_key = Some(k),
+                _ => break,
+            }
+        }
         let mut contact = None;
         let mut bookings = Vec::new();
-        for item in out.items.unwrap_or_default() {
+        for item in items {
             match string(&item, keys::SK).as_deref() {
                 Some("CONTACT") => contact = Some(Contact::from_item(phone, &item)),
                 Some(sk) if sk.starts_with("BOOKING#") => {

@@ -19,6 +19,8 @@ pub enum Claim {
     LeadTaken,
     /// The provider filled up meanwhile: try the next one.
     ProviderFull,
+    /// Another transaction was touching the same items: look at the lead again.
+    Conflict,
 }
 
 /// Day counters are kept a few days (TTL), long enough for any local day to be over.
@@ -42,6 +44,19 @@ impl Store {
         if providers.is_empty() {
             return Ok(loads);
         }
+        // BatchGetItem takes 100 keys: two per provider.
+        for chunk in providers.chunks(50) {
+            self.provider_loads_of(chunk, day, &mut loads).await?;
+        }
+        Ok(loads)
+    }
+
+    async fn provider_loads_of(
+        &self,
+        providers: &[&str],
+        day: &str,
+        loads: &mut HashMap<String, Load>,
+    ) -> Result<(), DependencyError> {
         let mut wanted = KeysAndAttributes::builder().consistent_read(true);
         for p in providers {
             for (pk, sk) in [
@@ -87,7 +102,7 @@ impl Store {
             }
             request = out.unprocessed_keys;
         }
-        Ok(loads)
+        Ok(())
     }
 
     /// Marks the lead dispatched to `provider` and counts it in the provider's day, atomically.
@@ -150,9 +165,9 @@ impl Store {
             Err(e) => match super::bookings::cancellation_reasons(&e) {
                 Some(reasons) if super::bookings::failed_at(&reasons, 0) => Ok(Claim::LeadTaken),
                 Some(reasons) if super::bookings::failed_at(&reasons, 1) => Ok(Claim::ProviderFull),
-                // Cancelled for another reason (a conflicting transaction): the lead may still
-                // be free, so let the caller look again.
-                Some(_) => Ok(Claim::ProviderFull),
+                // Cancelled because another transaction was in flight: the lead may or may not
+                // be taken now, so the caller looks again.
+                Some(_) => Ok(Claim::Conflict),
                 None => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
             },
         }

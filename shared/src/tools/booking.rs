@@ -57,6 +57,8 @@ pub struct Valid<'a> {
     pub phone: Option<PhoneNumber>,
     pub conversation: Option<ConversationId>,
     pub key: String,
+    /// For the technician: access, parking, the fault.
+    pub notes: Option<String>,
 }
 
 pub async fn create_booking(
@@ -87,9 +89,9 @@ pub fn validate<'a>(
             "What name should the booking be under?",
         ));
     }
-    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), b.tenant)?;
+    let phone = super::caller_id(req.caller_phone.as_deref(), b.tenant);
     let conversation = super::conversation(req.conversation_id.as_deref())?;
-    super::text(
+    let notes = super::text(
         "notes",
         req.notes.as_deref(),
         500,
@@ -125,6 +127,7 @@ pub fn validate<'a>(
         phone,
         conversation,
         key,
+        notes,
     }))
 }
 
@@ -167,6 +170,7 @@ pub fn plan(
             contact_phone: v.phone.as_ref().map(|p| p.to_string()),
             customer_name: Some(v.name.clone()),
             conversation_id: v.conversation.as_ref().map(|c| c.to_string()),
+            notes: v.notes.clone(),
             version: 1,
             created_at: now.to_string(),
             updated_at: now.to_string(),
@@ -185,13 +189,19 @@ async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, Too
         Ok(v) => v,
         Err(answer) => return Ok(("unknown_service".into(), answer, conversation_log)),
     };
-    let booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
-    if let Some(first) = deps.store.get_booking(&booking_id).await? {
-        return Ok((
-            "already_booked".into(),
-            confirmed(&b, &first),
-            conversation_log,
-        ));
+    let mut v = v;
+    let mut booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
+    // The same request again: the first result. If that booking was cancelled since, this is
+    // a new booking (the caller changed their mind back), under a key derived from the old.
+    for _ in 0..5 {
+        match deps.store.get_booking(&booking_id).await? {
+            Some(first) if first.status == "cancelled" => {
+                v.key = derived_id("rebook", &[&v.key]);
+                booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
+            }
+            Some(first) => return already_booked(&deps, &b, &first, &v, conversation_log).await,
+            None => break,
+        }
     }
     let now = deps.now();
     let occupied = occupied(&deps, &b, now).await?;
@@ -220,11 +230,7 @@ async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, Too
             }
             Booked::AlreadyDone { booking_id } => {
                 if let Some(first) = deps.store.get_booking(&booking_id).await? {
-                    return Ok((
-                        "already_booked".into(),
-                        confirmed(&b, &first),
-                        conversation_log,
-                    ));
+                    return already_booked(&deps, &b, &first, &v, conversation_log).await;
                 }
             }
             // Someone took this resource a moment ago: try the next free one.
@@ -240,6 +246,21 @@ async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, Too
         conversation_log,
     )
     .await
+}
+
+/// A repeat of a booking already made. Its text and event are made again: if the first call
+/// failed after the booking committed, the retry finishes the job (both are idempotent).
+async fn already_booked(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    first: &BookingRecord,
+    v: &Valid<'_>,
+    conversation: Option<String>,
+) -> Result<super::Reply, ToolError> {
+    if first.status != "cancelled" {
+        after_booking(deps, b, first, v).await?;
+    }
+    Ok(("already_booked".into(), confirmed(b, first), conversation))
 }
 
 /// The confirmation text (queued, so the agent is not kept waiting for Twilio) and the event.

@@ -70,7 +70,7 @@ async fn handle(deps: Arc<Deps>, req: UpdateBooking) -> Result<Reply, ToolError>
         Ok(b) => b,
         Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation)),
     };
-    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let phone = super::caller_id(req.caller_phone.as_deref(), &tenant);
     super::conversation(req.conversation_id.as_deref())?;
     super::text(
         "reason",
@@ -119,9 +119,10 @@ async fn handle(deps: Arc<Deps>, req: UpdateBooking) -> Result<Reply, ToolError>
             conversation,
         ));
     };
-    // Only the customer's own number may change a booking made with one.
-    if let (Some(p), Some(owner)) = (&phone, &current.contact_phone) {
-        if p.as_str() != owner {
+    // Only the customer's own number may change a booking made with one (a withheld number
+    // cannot prove it is theirs).
+    if let Some(owner) = &current.contact_phone {
+        if phone.as_ref().map(PhoneNumber::as_str) != Some(owner.as_str()) {
             return Ok(reply(
                 "not_callers_booking",
                 json!({"ok": false, "code": "not_callers_booking", "say": "I can only change a booking from the number it was made with. I'll ask the team to call you about it."}),
@@ -176,6 +177,7 @@ async fn cancel(
     for _ in 0..ATTEMPTS {
         let when = spoken_start(b, &current);
         if current.status == "cancelled" {
+            cancelled_side_effects(deps, b, &current).await?;
             return Ok(reply(
                 "already_cancelled",
                 json!({"ok": true, "cancelled": true, "booking_id": current.booking_id, "say": format!("That booking on {when} is cancelled.")}),
@@ -193,19 +195,7 @@ async fn cancel(
             let mut cancelled = current.clone();
             cancelled.status = "cancelled".into();
             cancelled.version += 1;
-            text_customer(
-                deps,
-                b,
-                &cancelled,
-                "booking_cancelled",
-                format!(
-                    "booking-cancelled:{}",
-                    derived_id("bk", &[&cancelled.booking_id])
-                ),
-                &b.tenant.templates.booking_cancelled,
-            )
-            .await?;
-            emit_change(deps, "booking.cancelled", &cancelled, None).await?;
+            cancelled_side_effects(deps, b, &cancelled).await?;
             return Ok(reply(
                 "cancelled",
                 json!({"ok": true, "cancelled": true, "booking_id": cancelled.booking_id, "say": format!("That's cancelled: your booking on {when}. We'll text you to confirm.")}),
@@ -219,6 +209,49 @@ async fn cancel(
         }
     }
     Err(ToolError::Unavailable)
+}
+
+/// The cancellation text and event; idempotent, so a repeated cancel finishes a failed one.
+async fn cancelled_side_effects(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    cancelled: &BookingRecord,
+) -> Result<(), ToolError> {
+    text_customer(
+        deps,
+        b,
+        cancelled,
+        "booking_cancelled",
+        format!(
+            "booking-cancelled:{}",
+            derived_id("bk", &[&cancelled.booking_id])
+        ),
+        &b.tenant.templates.booking_cancelled,
+    )
+    .await?;
+    emit_change(deps, "booking.cancelled", cancelled, None).await
+}
+
+/// The text and event of a move; idempotent (ids carry the booking's version).
+async fn moved_side_effects(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    moved: &BookingRecord,
+    previous_start: Option<&str>,
+) -> Result<(), ToolError> {
+    text_customer(
+        deps,
+        b,
+        moved,
+        "booking_moved",
+        format!(
+            "booking-moved:{}",
+            derived_id("bk", &[&moved.booking_id, &moved.version.to_string()])
+        ),
+        &b.tenant.templates.booking_moved,
+    )
+    .await?;
+    emit_change(deps, "booking.rescheduled", moved, previous_start).await
 }
 
 async fn reschedule(
@@ -248,6 +281,11 @@ async fn reschedule(
             ));
         }
         if current.start == new_start.to_string() {
+            // Already there: a repeat of a move that went through (its text and event are made
+            // again in case that call failed after the move), or a move to where it is.
+            if current.version > 1 {
+                moved_side_effects(deps, b, &current, None).await?;
+            }
             return Ok(reply(
                 "rescheduled",
                 moved_answer(b, &current),
@@ -293,19 +331,7 @@ async fn reschedule(
             moved.updated_at = now.to_string();
             match deps.store.move_booking(&current, &moved, now).await? {
                 Moved::Moved => {
-                    text_customer(
-                        deps,
-                        b,
-                        &moved,
-                        "booking_moved",
-                        format!(
-                            "booking-moved:{}",
-                            derived_id("bk", &[&moved.booking_id, &moved.version.to_string()])
-                        ),
-                        &b.tenant.templates.booking_moved,
-                    )
-                    .await?;
-                    emit_change(deps, "booking.rescheduled", &moved, Some(&current.start)).await?;
+                    moved_side_effects(deps, b, &moved, Some(&current.start)).await?;
                     return Ok(reply("rescheduled", moved_answer(b, &moved), conversation));
                 }
                 // That technician was taken a moment ago: try the next.

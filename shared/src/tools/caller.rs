@@ -249,7 +249,7 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
     let tenant = deps.tenant().await?;
     let conversation = conversation_or_tool(super::conversation(req.conversation_id.as_deref())?);
     let stated = super::phone("phone", req.phone.as_deref(), &tenant)?;
-    let caller = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let caller = super::caller_id(req.caller_phone.as_deref(), &tenant);
     let name = super::text(
         "name",
         req.name.as_deref(),
@@ -270,7 +270,7 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
         ));
     }
     // Recognised by number first (across phone, SMS and WhatsApp), then by e-mail.
-    let phone = match stated.or(caller) {
+    let phone = match stated.or(caller.clone()) {
         Some(p) => Some(p),
         None => match &email {
             Some(e) => deps.store.phone_for_email(e).await?,
@@ -288,13 +288,14 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
         name: name.as_deref(),
         email: email.as_deref(),
         address: address.as_deref(),
+        overwrite: caller.as_ref() == Some(&phone),
     };
-    let contact = deps
-        .store
+    deps.store
         .save_contact_details(&phone, &details, "phone", &conversation, deps.now())
         .await?;
-    let first = contact
-        .name
+    // Only what the caller just said is said back: the answer never reveals what is on file
+    // for a number or address someone names.
+    let first = name
         .as_deref()
         .map(super::first_name)
         .map(|n| format!(", {n}"))
@@ -304,8 +305,6 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
         json!({
             "ok": true,
             "saved": true,
-            "name": contact.name,
-            "has_email": contact.email.is_some(),
             "say": format!("Thanks{first}, I've saved your details."),
         }),
         log_conversation,

@@ -101,7 +101,7 @@ async fn handle(deps: Arc<Deps>, req: LogCall) -> Result<Reply, ToolError> {
         100,
         "Could you tell me the caller's name again?",
     )?;
-    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let phone = super::caller_id(req.caller_phone.as_deref(), &tenant);
     let outcome = req.outcome.as_str();
     let note = CallNote {
         // The same note logged twice (a retried tool call) is one note.

@@ -70,7 +70,7 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
         "Could you tell me your name again?",
     )?;
     let stated = super::phone("phone", req.phone.as_deref(), &tenant)?;
-    let caller = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let caller = super::caller_id(req.caller_phone.as_deref(), &tenant);
     let now = deps.now();
     let hours = tenant.staffed_hours();
     if let (Some(escalation), Some(hours)) = (&tenant.escalation, &hours) {

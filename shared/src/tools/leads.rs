@@ -131,8 +131,8 @@ async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> 
     )?;
     let email = email(req.email.as_deref())?;
     let stated = super::phone("phone", req.phone.as_deref(), &tenant)?;
-    let caller = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
-    let Some(phone) = stated.or(caller) else {
+    let caller = super::caller_id(req.caller_phone.as_deref(), &tenant);
+    let Some(phone) = stated.or(caller.clone()) else {
         return Err(bad("phone", "What's the best number to reach you on?"));
     };
     let urgency = req.urgency.as_str();
@@ -146,6 +146,7 @@ async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> 
         name: name.as_deref(),
         email: email.as_deref(),
         address: None,
+        overwrite: caller.as_ref() == Some(&phone),
     };
     let contact = deps
         .store
@@ -261,12 +262,28 @@ fn provider_named<'a>(tenant: &'a TenantConfig, id: &str) -> Option<&'a Provider
     tenant.providers.iter().find(|p| p.id == id)
 }
 
-fn already(tenant: &TenantConfig, lead: &Lead, conversation: Option<String>) -> Reply {
-    let name = lead
+/// The lead is with a provider already. Their notice is made again (it is idempotent): if the
+/// call that dispatched it failed before notifying, this finishes the job.
+async fn already(
+    deps: &Deps,
+    tenant: &TenantConfig,
+    lead: &Lead,
+    conversation: Option<String>,
+) -> Result<Reply, ToolError> {
+    let provider = lead
         .field("dispatched_to")
-        .and_then(|id| provider_named(tenant, &id).map(|p| p.name.clone()))
+        .and_then(|id| provider_named(tenant, &id));
+    let service = lead.field("service").and_then(|s| tenant.service(&s));
+    let area = lead
+        .field("area")
+        .and_then(|a| tenant.areas.iter().find(|x| x.id == a));
+    if let (Some(p), Some(service), Some(area)) = (provider, service, area) {
+        notify_provider(deps, tenant, p, lead, &service.name, area).await?;
+    }
+    let name = provider
+        .map(|p| p.name.clone())
         .unwrap_or_else(|| "one of our partners".into());
-    (
+    Ok((
         "already_dispatched".into(),
         json!({
             "ok": false,
@@ -275,14 +292,14 @@ fn already(tenant: &TenantConfig, lead: &Lead, conversation: Option<String>) -> 
             "say": format!("That job is already with {name}. They'll be in touch."),
         }),
         conversation,
-    )
+    ))
 }
 
 async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError> {
     let conversation = req.conversation_id.clone();
     let tenant = deps.tenant().await?;
     super::conversation(req.conversation_id.as_deref())?;
-    let phone = super::phone("caller_phone", req.caller_phone.as_deref(), &tenant)?;
+    let phone = super::caller_id(req.caller_phone.as_deref(), &tenant);
     let lead_id = match req
         .lead_id
         .as_deref()
@@ -323,7 +340,7 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
         ));
     };
     if lead.field("dispatched_to").is_some() {
-        return Ok(already(&tenant, &lead, conversation));
+        return already(&deps, &tenant, &lead, conversation).await;
     }
     if lead.field("lead_status").as_deref() != Some("open") {
         return Ok((
@@ -361,44 +378,55 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
         loads.get(id).cloned().unwrap_or_default()
     });
     for provider in ranked {
-        match deps
-            .store
-            .claim_lead(&lead.id, &provider.id, provider.daily_capacity, &day, now)
-            .await?
-        {
-            Claim::Claimed => {
-                notify_provider(&deps, &tenant, provider, &lead, &service.name, area).await?;
-                crate::post_call::emit(
-                    &deps,
-                    &format!("lead.dispatched:{}", lead.id),
-                    "lead.dispatched",
-                    json!({"lead_id": lead.id.as_str(), "provider": provider.id, "area": area.id, "category": category}),
-                )
-                .await?;
-                // The caller hears the provider's name, never their address or number.
-                return Ok((
-                    "dispatched".into(),
-                    json!({
-                        "ok": true,
-                        "dispatched": true,
-                        "provider": provider.name,
-                        "say": format!("I've passed your job to {}. They'll contact you shortly.", provider.name),
-                    }),
-                    conversation,
-                ));
+        for _ in 0..3 {
+            match deps
+                .store
+                .claim_lead(&lead.id, &provider.id, provider.daily_capacity, &day, now)
+                .await?
+            {
+                Claim::Claimed => {
+                    notify_provider(&deps, &tenant, provider, &lead, &service.name, area).await?;
+                    crate::post_call::emit(
+                        &deps,
+                        &format!("lead.dispatched:{}", lead.id),
+                        "lead.dispatched",
+                        json!({"lead_id": lead.id.as_str(), "provider": provider.id, "area": area.id, "category": category}),
+                    )
+                    .await?;
+                    // The caller hears the provider's name, never their address or number.
+                    return Ok((
+                        "dispatched".into(),
+                        json!({
+                            "ok": true,
+                            "dispatched": true,
+                            "provider": provider.name,
+                            "say": format!("I've passed your job to {}. They'll contact you shortly.", provider.name),
+                        }),
+                        conversation,
+                    ));
+                }
+                Claim::ProviderFull => break,
+                Claim::LeadTaken | Claim::Conflict => {
+                    let fresh = deps.store.get_lead(&lead.id).await?.map(|item| Lead {
+                        id: lead.id.clone(),
+                        item,
+                    });
+                    match fresh {
+                        Some(f) if f.field("dispatched_to").is_some() => {
+                            return already(&deps, &tenant, &f, conversation).await
+                        }
+                        Some(f) if f.field("lead_status").as_deref() != Some("open") => {
+                            return Ok((
+                                "lead_closed".into(),
+                                json!({"ok": false, "code": "lead_closed", "say": "That enquiry has been dealt with already."}),
+                                conversation,
+                            ));
+                        }
+                        // Still free: the other transaction failed; try again.
+                        _ => continue,
+                    }
+                }
             }
-            Claim::LeadTaken => {
-                let fresh = deps.store.get_lead(&lead.id).await?.map(|item| Lead {
-                    id: lead.id.clone(),
-                    item,
-                });
-                return Ok(already(
-                    &tenant,
-                    fresh.as_ref().unwrap_or(&lead),
-                    conversation,
-                ));
-            }
-            Claim::ProviderFull => {}
         }
     }
     Ok(no_provider(conversation))

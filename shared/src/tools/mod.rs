@@ -174,10 +174,14 @@ where
     let tenant = deps.config.tenant.as_str();
     match result {
         Ok((outcome, answer, conversation)) => {
+            // Only a well-formed id is logged: the field is free text to anyone with the secret.
+            let conversation = conversation
+                .as_deref()
+                .and_then(|c| ConversationId::parse(c).ok());
             info!(
                 tool,
                 tenant,
-                conversation_id = conversation.as_deref().unwrap_or("-"),
+                conversation_id = conversation.as_ref().map(|c| c.as_str()).unwrap_or("-"),
                 outcome,
                 latency_us,
                 status = 200,
@@ -217,16 +221,33 @@ pub fn text(
     max_chars: usize,
     say: &str,
 ) -> Result<Option<String>, ToolError> {
-    match raw.map(str::trim).filter(|t| !t.is_empty()) {
+    // The model writes these: a line break is spacing, other control characters are not text.
+    let cleaned = raw.map(|t| {
+        t.split(['\n', '\r', '\t'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    match cleaned.filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) if t.chars().count() > max_chars || t.chars().any(char::is_control) => {
             Err(bad(field, say))
         }
-        Some(t) => Ok(Some(t.to_string())),
+        Some(t) => Ok(Some(t)),
     }
 }
 
-/// A phone number as said or as the caller id gives it, in the business's country by default.
+/// The caller id ElevenLabs fills from `system__caller_id`: a withheld or odd one is no number,
+/// never an error the caller cannot fix.
+pub fn caller_id(raw: Option<&str>, tenant: &TenantConfig) -> Option<PhoneNumber> {
+    raw.map(str::trim)
+        .filter(|p| !p.is_empty())
+        .and_then(|p| PhoneNumber::parse(p, Some(&tenant.business.country)).ok())
+}
+
+/// A phone number the caller said, in the business's country by default: a wrong one is asked
+/// again.
 pub fn phone(
     field: &str,
     raw: Option<&str>,
