@@ -83,6 +83,7 @@ fn string_set(v: &str) -> AttributeValue {
 }
 
 impl Store {
+    /// Records a contact (by number) from a call or message, with the name if one was given.
     pub async fn upsert_contact(
         &self,
         phone: &PhoneNumber,
@@ -91,33 +92,13 @@ impl Store {
         conversation: &ConversationId,
         now: Timestamp,
     ) -> Result<Contact, DependencyError> {
-        let (pk, sk) = keys::contact(self.tenant(), phone);
-        let mut set = SetClause::default();
-        set.set("phone", s(phone.as_str()))
-            .set("tenant", s(self.tenant().as_str()))
-            .set("last_contact_at", s(now.to_string()))
-            .set("last_conversation_id", s(conversation.as_str()))
-            .set_if_absent("first_seen_at", s(now.to_string()))
-            .set_opt("name", name.map(s));
-        let (expression, names, mut values) = set.into_parts();
-        values.insert(":channel".into(), string_set(channel));
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(format!("{expression} ADD channels :channel"))
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        let details = ContactDetails {
+            name,
+            overwrite: true,
+            ..ContactDetails::default()
+        };
+        self.save_contact_details(phone, &details, channel, conversation, now)
             .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(Contact::from_item(
-            phone,
-            &out.attributes.unwrap_or_default(),
-        ))
     }
 
     /// Records what the caller told us, and makes the contact findable by e-mail.

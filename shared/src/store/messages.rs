@@ -108,19 +108,7 @@ impl Store {
             keys::GSI1SK.into(),
             s(format!("{}#{}", msg.created_at, msg.message_id)),
         );
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
-        }
+        self.put_if_absent(item).await
     }
 
     pub async fn get_message(&self, id: &str) -> Result<Option<OutboundMessage>, DependencyError> {

@@ -68,6 +68,23 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Puts an item unless one with its key exists. Returns whether it was put.
+    pub async fn put_if_absent(&self, item: Item) -> Result<bool, DependencyError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
+        }
+    }
+
     /// Applies an unconditional `SET …` to one item (creating it if absent).
     pub async fn apply_set(
         &self,

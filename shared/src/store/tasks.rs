@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{from_value, is_condition_failed, keys, s, AttributeMap, Store};
+use super::{from_value, keys, s, AttributeMap, Store};
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 
@@ -56,24 +56,13 @@ impl Store {
             keys::GSI1SK.into(),
             s(format!("{}#{}", task.due, task.task_id)),
         );
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(task.clone()),
-            Err(e) if is_condition_failed(&e) => {
-                let existing = self.get((pk, sk), "GetItem").await?;
-                match existing {
-                    Some(item) => from_value(AttributeValue::M(item)),
-                    None => Ok(task.clone()),
-                }
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
+        if self.put_if_absent(item).await? {
+            return Ok(task.clone());
+        }
+        // Made before (a repeat): the first one stands.
+        match self.get((pk, sk), "GetItem").await? {
+            Some(item) => from_value(AttributeValue::M(item)),
+            None => Ok(task.clone()),
         }
     }
 
@@ -93,18 +82,6 @@ impl Store {
         let AttributeMap(mut item) = AttributeMap::of(note)?;
         item.insert(keys::PK.into(), s(pk));
         item.insert(keys::SK.into(), s(sk));
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
-        }
+        self.put_if_absent(item).await
     }
 }

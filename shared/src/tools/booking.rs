@@ -271,10 +271,7 @@ async fn after_booking(
     v: &Valid<'_>,
 ) -> Result<(), ToolError> {
     if let Some(phone) = &v.phone {
-        let conv = v
-            .conversation
-            .clone()
-            .unwrap_or_else(|| ConversationId::parse("tool").expect("valid id"));
+        let conv = super::caller::conversation_or_tool(v.conversation.clone());
         deps.store
             .upsert_contact(phone, Some(&v.name), "phone", &conv, deps.now())
             .await?;
