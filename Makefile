@@ -11,6 +11,14 @@ MOTO_HOST  := 127.0.0.1
 MOTO_PORT  ?= 4599
 DEV_ADDR   ?= 127.0.0.1:3000
 EVENT      ?= events/webhooks/post_call_transcription.json
+# The business make dev serves: a folder (prompts/acme) or a name under prompts/ (acme).
+TENANT     ?= prompts/demo
+TENANT_DIR := $(if $(findstring /,$(TENANT)),$(TENANT),prompts/$(TENANT))
+# Local only: start the server's clock at this RFC 3339 time (a DST week, a support case).
+FRONTDESK_NOW ?=
+# One build for the tests and the local server: the same packages, features and targets, so
+# whichever runs first builds for both.
+BUILD      := cargo build --workspace --all-features --lib --bins --tests
 # Dummy credentials: moto accepts any; nothing here can reach AWS.
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
@@ -18,11 +26,12 @@ LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-
 .PHONY: help dev test test-template send tool fmt lint package sizes clean
 
 help:
-	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, demo tenant)"
+	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
+	@echo "            TENANT=prompts/<folder> serves another business; FRONTDESK_NOW=<RFC 3339> starts its clock there"
 	@echo "make test   run every test (unit, black-box against moto + wiremock, template)"
 	@echo "make send   sign and POST a sample webhook to the local server (EVENT=$(EVENT))"
 	@echo "make tool   POST a tool or conversation-init sample with the local tool secret"
-	@echo "            (EVENT=events/<function>/apigw-<function>.json)"
+	@echo "            (EVENT=events/<function>/apigw-<function>.json; NOW=<RFC 3339> runs it as of then)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -31,7 +40,8 @@ $(VENV)/.installed: tests/requirements.txt
 	touch $@
 
 dev: $(VENV)/.installed
-	@cargo build --quiet -p frontdesk --features local --bin frontdesk-local
+	@test -f "$(TENANT_DIR)/business.toml" || { echo "no tenant folder: $(TENANT_DIR)/business.toml not found"; exit 2; }
+	@$(BUILD) --quiet
 	@mkdir -p .local
 	@echo "Starting moto (local AWS) on $(MOTO_HOST):$(MOTO_PORT)..."
 	@$(VENV)/bin/python tests/moto_server.py $(MOTO_HOST) $(MOTO_PORT) > .local/moto.log 2>&1 & moto=$$!; \
@@ -39,12 +49,13 @@ dev: $(VENV)/.installed
 	for i in $$(seq 1 100); do curl -s -o /dev/null http://$(MOTO_HOST):$(MOTO_PORT)/moto-api/ && break; sleep 0.1; done; \
 	$(LOCAL_AWS) FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) FRONTDESK_LOG_FORMAT=$${FRONTDESK_LOG_FORMAT:-text} \
 	  TWILIO_API_BASE_URL=$${TWILIO_API_BASE_URL:-https://api.twilio.com} \
+	  FRONTDESK_PROMPTS=$(TENANT_DIR) FRONTDESK_NOW=$(FRONTDESK_NOW) \
 	  ./target/debug/frontdesk-local serve
 
 send:
 	@test -f "$(EVENT)" || { echo "no such file: $(EVENT)"; exit 2; }
-	@cargo build --quiet -p frontdesk --features local --bin frontdesk-local
-	@sig=$$(./target/debug/frontdesk-local sign "$(EVENT)") && \
+	@$(BUILD) --quiet
+	@sig=$$(FRONTDESK_NOW=$(FRONTDESK_NOW) ./target/debug/frontdesk-local sign "$(EVENT)") && \
 	curl -sS -X POST "http://$(DEV_ADDR)/webhooks/elevenlabs/post-call" \
 	  -H "Content-Type: application/json" -H "ElevenLabs-Signature: $$sig" \
 	  --data-binary @"$(EVENT)" -w '\nHTTP %{http_code}\n'
@@ -57,10 +68,12 @@ tool:
 	path=$$($(PYTHON) -c 'import json,sys; print(json.load(open(sys.argv[1]))["rawPath"])' "$(EVENT)"); \
 	$(PYTHON) -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["body"])' "$(EVENT)" | \
 	curl -sS -X POST "http://$(DEV_ADDR)$$path" -H "Content-Type: application/json" \
-	  -H "x-frontdesk-tool-secret: $$secret" --data-binary @- -w '\nHTTP %{http_code}\n'
+	  -H "x-frontdesk-tool-secret: $$secret" $(if $(NOW),-H "x-frontdesk-now: $(NOW)") \
+	  --data-binary @- -w '\nHTTP %{http_code}\n'
 
 test: $(VENV)/.installed lint
 	@mkdir -p .local
+	$(BUILD)
 	cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
 	$(VENV)/bin/python tests/template/validate.py template.yaml
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "Total: %d passed, %d failed\n", p + 1, f }' .local/cargo-test.log

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use frontdesk_blackbox::frontdesk::booking::engine::{cell_starts, Service};
-use frontdesk_blackbox::frontdesk::store::bookings::{Booked, BookingRecord, Moved};
+use frontdesk_blackbox::frontdesk::store::bookings::{Booked, BookingRecord, BookingStatus, Moved};
 use frontdesk_blackbox::*;
 use jiff::{SignedDuration, Timestamp};
 
@@ -33,11 +33,12 @@ fn booking(id: &str, resource: &str, start: &str) -> BookingRecord {
         start: start.to_string(),
         end: service.service_span(start).end.to_string(),
         cells,
-        status: "confirmed".into(),
+        status: BookingStatus::Confirmed,
         contact_phone: None,
         customer_name: None,
         conversation_id: None,
         notes: None,
+        previous_start: None,
         version: 1,
         created_at: "2026-11-21T10:00:00Z".into(),
         updated_at: "2026-11-21T10:00:00Z".into(),
@@ -231,7 +232,7 @@ async fn cancelling_frees_the_cells_once() {
     );
     assert_eq!(
         store.get_booking("bk_gone").await.unwrap().unwrap().status,
-        "cancelled"
+        BookingStatus::Cancelled
     );
     let replacement = booking("bk_new", "priya", "2026-12-02T09:00:00Z");
     assert_eq!(

@@ -1,14 +1,15 @@
 //! The ElevenLabs tool definitions in prompts/demo/ against the code that serves them: every
-//! tool has a route, every property the agent sends is a field the handler accepts (same type,
-//! same choices), every field the handler requires is sent, and the ElevenLabs defaults that
+//! tool has a route, every property the agent sends is a field the handler knows (same type,
+//! same choices; the handler ignores fields it does not know, so a drifted name would silently
+//! lose the agent's value), every field the handler requires is sent, and the ElevenLabs defaults that
 //! bite (GET, 20 s, hidden errors) are overridden. The conversation-initiation variables are the
 //! ones the prompt uses.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use frontdesk_blackbox::frontdesk::http::ROUTES;
+use frontdesk_blackbox::frontdesk::http::{read_tool_body, routes, TOOL_SECRET_HEADER};
 use frontdesk_blackbox::frontdesk::tools::{
-    self, availability, booking, booking_change, caller, calls, escalation, leads,
+    availability, booking, booking_change, caller, calls, escalation, leads,
 };
 use frontdesk_blackbox::workspace;
 use serde::de::DeserializeOwned;
@@ -32,10 +33,13 @@ struct Served {
     accepts: fn(Value) -> Result<(), String>,
 }
 
+/// Read as the route reads it: known fields strictly, and none left over.
 fn accepts<T: DeserializeOwned>(v: Value) -> Result<(), String> {
-    serde_json::from_value::<T>(v)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let body = read_tool_body::<T>(v.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
+    match body.unknown_fields.as_slice() {
+        [] => Ok(()),
+        unknown => Err(format!("the handler would ignore {unknown:?}")),
+    }
 }
 
 fn served<T: DeserializeOwned + schemars::JsonSchema>() -> Served {
@@ -148,7 +152,7 @@ fn sample_body(properties: &serde_json::Map<String, Value>) -> Value {
 #[test]
 fn every_tool_route_has_a_definition_and_every_definition_a_route() {
     let defined: BTreeSet<String> = definitions().into_keys().collect();
-    let routed: BTreeSet<String> = ROUTES
+    let routed: BTreeSet<String> = routes()
         .iter()
         .filter_map(|r| r.path.strip_prefix("/tools/"))
         .map(str::to_string)
@@ -189,7 +193,7 @@ fn definitions_override_the_elevenlabs_defaults_that_bite() {
         );
         let headers = api["request_headers"].as_object().unwrap();
         assert_eq!(
-            headers[tools::SECRET_HEADER],
+            headers[TOOL_SECRET_HEADER],
             json!({"secret_id": "${TOOL_SECRET_ID}"}),
             "{name}: the tool secret comes from a workspace secret, never inline"
         );
@@ -231,7 +235,7 @@ fn every_property_sent_is_a_field_the_handler_accepts_and_every_required_field_i
         }
         for (field, p) in properties {
             let Some(rust_field) = rust_properties.get(field) else {
-                panic!("{name}: the definition sends {field:?}, which the handler refuses");
+                panic!("{name}: the definition sends {field:?}, which the handler does not know (it would be ignored)");
             };
             let (rust_types, rust_choices) = field_shape(rust, rust_field);
             let sent = p["type"].as_str().unwrap().to_string();
@@ -309,7 +313,7 @@ fn the_prompt_uses_only_variables_that_the_call_provides() {
         init["workspace_settings"]["conversation_initiation_client_data_webhook"]["url"],
         "${WEBHOOKS_BASE_URL}/conversation-init"
     );
-    assert!(ROUTES
+    assert!(routes()
         .iter()
         .any(|r| r.path == "/webhooks/elevenlabs/conversation-init"));
 }

@@ -1,34 +1,18 @@
 //! POST /webhooks/elevenlabs/post-call, black-box: real handlers over HTTP, moto as AWS,
 //! wiremock as Twilio and ElevenLabs.
 
-use frontdesk_blackbox::frontdesk::http::ROUTES;
+use frontdesk_blackbox::frontdesk::http::routes;
 use frontdesk_blackbox::frontdesk::local::template::Template;
 use frontdesk_blackbox::frontdesk::outbox::{self, Audience, Dispatch, NewMessage};
 use frontdesk_blackbox::frontdesk::phone::PhoneNumber;
 use frontdesk_blackbox::frontdesk::store::messages::MessageState;
 use frontdesk_blackbox::*;
 use serde_json::{json, Value};
-use wiremock::matchers::{basic_auth, header, method, path};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 const CALLER: &str = "+14155550123";
 const CONVERSATION: &str = "conv_0201k7bq9w5hf3srd1y7a4mzq6ke";
-
-fn messages_path() -> String {
-    format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
-}
-
-fn twilio_accepts() -> ResponseTemplate {
-    ResponseTemplate::new(201).set_body_json(json!({
-        "sid": "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "status": "queued", "to": CALLER,
-    }))
-}
-
-fn twilio_refuses(status: u16, code: u32) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
-        "code": code, "message": "refused", "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status,
-    }))
-}
 
 /// The documented sample call, with the urgency the test wants (only "urgent" is hot).
 fn call_with_urgency(urgency: &str) -> Vec<u8> {
@@ -43,16 +27,6 @@ fn call_from(conversation: &str, caller: &str, urgency: &str) -> Vec<u8> {
         v["data"]["metadata"]["phone_call"]["external_number"] = json!(caller);
         v["data"]["analysis"]["data_collection_results"]["urgency"]["value"] = json!(urgency);
     })
-}
-
-async fn mount_twilio(app: &TestApp, response: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .and(basic_auth(TWILIO_SID, TWILIO_TOKEN))
-        .and(header("content-type", "application/x-www-form-urlencoded"))
-        .respond_with(response)
-        .mount(&app.twilio)
-        .await;
 }
 
 async fn assert_no_trace(app: &TestApp) {
@@ -98,7 +72,7 @@ async fn the_official_test_vector_is_accepted_with_the_clock_at_its_time() {
 #[tokio::test]
 async fn bad_signatures_get_401_and_leave_no_trace() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let body = call_with_urgency("normal");
     let now = app.now().as_second();
     let sign_at = |secret: &[u8], at: i64| {
@@ -152,7 +126,7 @@ async fn bad_signatures_get_401_and_leave_no_trace() {
 #[tokio::test]
 async fn malformed_or_wrongly_typed_json_after_a_valid_signature_is_400_and_leaves_no_trace() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let bodies: Vec<Vec<u8>> = vec![
         b"{not json".to_vec(),
         b"".to_vec(),
@@ -171,6 +145,45 @@ async fn malformed_or_wrongly_typed_json_after_a_valid_signature_is_400_and_leav
         assert_eq!(answer["error"], "bad_request");
     }
     assert_no_trace(&app).await;
+}
+
+#[tokio::test]
+async fn a_signed_transcription_missing_what_the_call_record_needs_is_400_naming_it() {
+    let app = spawn_app().await;
+    app.mount_twilio(twilio_ok()).await;
+    let cases = [
+        (
+            sample_with("post_call_transcription.json", |v| {
+                v["data"].as_object_mut().unwrap().remove("metadata");
+            }),
+            "data.metadata",
+        ),
+        (
+            sample_with("post_call_transcription.json", |v| {
+                v["data"]["metadata"] = Value::Null;
+            }),
+            "data.metadata",
+        ),
+        (
+            sample_with("post_call_transcription.json", |v| {
+                v["data"]["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("start_time_unix_secs");
+            }),
+            "data.metadata.start_time_unix_secs",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.deliver(&body).await;
+        assert_eq!(response.status(), 400);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["field"], field, "{answer}");
+        assert!(answer["message"].as_str().unwrap().starts_with(field));
+    }
+    // Nothing but (at most) the raw body: no record, contact, lead, text, event or job.
+    assert_no_trace(&app).await;
+    assert!(app.event_kinds().await.is_empty());
 }
 
 #[tokio::test]
@@ -206,7 +219,7 @@ async fn unknown_event_types_are_acknowledged_and_ignored() {
 #[tokio::test]
 async fn a_call_creates_its_record_transcript_contact_lead_text_and_events() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
 
     let response = app.deliver(&sample("post_call_transcription.json")).await;
     assert_eq!(response.status(), 200);
@@ -291,12 +304,7 @@ async fn a_call_creates_its_record_transcript_contact_lead_text_and_events() {
         to_owner["Body"]
     );
 
-    let mut kinds: Vec<String> = app
-        .published_events()
-        .await
-        .iter()
-        .map(|e| e["detail-type"].as_str().unwrap().to_string())
-        .collect();
+    let mut kinds = app.event_kinds().await;
     kinds.sort();
     assert_eq!(kinds, ["call.completed", "lead.created", "lead.hot"]);
 }
@@ -305,12 +313,7 @@ async fn a_call_creates_its_record_transcript_contact_lead_text_and_events() {
 async fn ten_deliveries_of_one_event_make_one_record_and_one_text_each() {
     let app = spawn_app().await;
     // A hot lead: one text to the caller, one to the owner, never more.
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .respond_with(twilio_accepts())
-        .expect(2)
-        .mount(&app.twilio)
-        .await;
+    app.expect_texts(2, twilio_ok()).await;
     let body = call_with_urgency("urgent");
 
     // Five at once, then five one after another.
@@ -337,14 +340,7 @@ async fn ten_deliveries_of_one_event_make_one_record_and_one_text_each() {
         texts.iter().filter(|t| t["To"] == "+442079460001").count(),
         1
     );
-    let events = app.published_events().await;
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["detail-type"] == "call.completed")
-            .count(),
-        1
-    );
+    assert_eq!(app.events_of("call.completed").await.len(), 1);
     assert_eq!(app.queued().await, 0);
     app.twilio.verify().await;
 }
@@ -370,7 +366,7 @@ async fn twilio_rate_limit_then_outage_then_success_delivers_once_through_the_re
     }
     Mock::given(method("POST"))
         .and(path(messages_path()))
-        .respond_with(twilio_accepts())
+        .respond_with(twilio_ok())
         .with_priority(3)
         .mount(&app.twilio)
         .await;
@@ -400,7 +396,7 @@ async fn twilio_rate_limit_then_outage_then_success_delivers_once_through_the_re
 #[tokio::test]
 async fn an_unsubscribed_caller_is_not_retried_and_is_marked_opted_out() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_refuses(400, 21610)).await;
+    app.mount_twilio(twilio_refuses(400, 21610)).await;
 
     app.deliver(&call_with_urgency("normal")).await;
     app.drain_queue().await;
@@ -430,7 +426,7 @@ async fn an_unsubscribed_caller_is_not_retried_and_is_marked_opted_out() {
 async fn permanent_twilio_errors_are_recorded_not_retried() {
     for code in [21211u32, 21614] {
         let app = spawn_app().await;
-        mount_twilio(&app, twilio_refuses(400, code)).await;
+        app.mount_twilio(twilio_refuses(400, code)).await;
         app.deliver(&call_with_urgency("normal")).await;
         app.drain_queue().await;
         assert_eq!(app.texts_sent().await.len(), 1, "{code}");
@@ -448,7 +444,7 @@ async fn a_dependency_failing_after_intake_is_processed_later_and_nothing_is_los
         ..Options::default()
     })
     .await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
 
     let response = app.deliver(&call_with_urgency("normal")).await;
     assert_eq!(response.status(), 200, "accepted once durable");
@@ -463,12 +459,7 @@ async fn a_dependency_failing_after_intake_is_processed_later_and_nothing_is_los
     assert_ne!(attr(&inbox[0], "state").as_deref(), Some("done"));
 
     // The bus comes back.
-    aws_sdk_eventbridge::Client::new(&app.sdk)
-        .create_event_bus()
-        .name(&app.resources.event_bus)
-        .send()
-        .await
-        .unwrap();
+    app.restore_event_bus().await;
     app.drain_queue().await;
 
     let inbox = app.records_of("INBOX#post_call_transcription").await;
@@ -480,20 +471,16 @@ async fn a_dependency_failing_after_intake_is_processed_later_and_nothing_is_los
         1,
         "the text went once, before the failure"
     );
-    let published: Vec<_> = app
-        .records_of("EVT")
-        .await
-        .into_iter()
-        .filter_map(|e| attr(&e, "state"))
-        .collect();
-    assert!(published.iter().all(|s| s == "published"), "{published:?}");
+    let mut published = app.event_kinds().await;
+    published.sort();
+    assert_eq!(published, ["call.completed", "lead.created"]);
     assert_eq!(app.queued().await, 0);
 }
 
 #[tokio::test]
 async fn a_missed_call_texts_the_caller_back_and_alerts_the_owner() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
 
     let response = app.deliver(&sample("call_initiation_failure.json")).await;
     assert_eq!(response.status(), 200);
@@ -513,14 +500,9 @@ async fn a_missed_call_texts_the_caller_back_and_alerts_the_owner() {
     assert!(caller["Body"].contains("+44 20 7946 0000"));
     let owner = texts.iter().find(|t| t["To"] == "+442079460001").unwrap();
     assert!(owner["Body"].contains("+1 415-555-0123"));
-    let kinds: Vec<_> = app
-        .published_events()
-        .await
-        .iter()
-        .map(|e| e["detail-type"].clone())
-        .collect();
+    let kinds = app.event_kinds().await;
     assert!(
-        kinds.contains(&json!("call.missed")) && kinds.contains(&json!("lead.created")),
+        kinds.iter().any(|k| k == "call.missed") && kinds.iter().any(|k| k == "lead.created"),
         "{kinds:?}"
     );
 }
@@ -528,7 +510,7 @@ async fn a_missed_call_texts_the_caller_back_and_alerts_the_owner() {
 #[tokio::test]
 async fn a_second_call_from_the_same_person_joins_their_open_lead() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     app.deliver(&call_from("conv_first_call_00001", CALLER, "normal"))
         .await;
     // The same number written another way is the same person.
@@ -549,21 +531,8 @@ async fn a_second_call_from_the_same_person_joins_their_open_lead() {
         Some("true"),
         "the emergency made it hot"
     );
-    let events = app.published_events().await;
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["detail-type"] == "lead.created")
-            .count(),
-        1
-    );
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["detail-type"] == "lead.hot")
-            .count(),
-        1
-    );
+    assert_eq!(app.events_of("lead.created").await.len(), 1);
+    assert_eq!(app.events_of("lead.hot").await.len(), 1);
 
     // A routine call from someone whose lead is hot does not alarm the owner again.
     app.deliver(&call_from("conv_third_call_00003", CALLER, "normal"))
@@ -603,7 +572,7 @@ async fn audio_too_large_for_a_webhook_is_fetched_from_the_elevenlabs_api() {
         ..Options::default()
     })
     .await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let mp3 = b"ID3\x04\x00\x00\x00\x00\x00\x00fake-mp3-frames".to_vec();
     Mock::given(method("GET"))
         .and(path(format!(
@@ -643,7 +612,7 @@ async fn transcripts_are_redacted_when_the_business_asks() {
         ..Options::default()
     })
     .await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let body = sample_with("post_call_transcription.json", |v| {
         v["data"]["transcript"][5]["message"] =
             json!("Two o'clock is great. Call me on 07911 123456 or maria@example.com.");
@@ -673,7 +642,7 @@ async fn events_for_another_businesss_agent_are_ignored() {
         ..Options::default()
     })
     .await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     assert_eq!(
         app.deliver(&call_with_urgency("urgent")).await.status(),
         200
@@ -713,7 +682,7 @@ async fn logs_never_carry_phone_numbers_names_or_transcript_text() {
         "code": 21211, "status": 400,
         "message": "The 'To' number +14155550123 is not a valid phone number.",
     }));
-    mount_twilio(&app, refusal).await;
+    app.mount_twilio(refusal).await;
     app.deliver(&sample("post_call_transcription.json")).await;
     app.deliver(&sample("call_initiation_failure.json")).await;
     app.drain_queue().await;
@@ -745,7 +714,7 @@ fn every_route_in_template_yaml_is_served_and_no_other() {
         .into_iter()
         .map(|r| (r.method, r.path, r.function))
         .collect();
-    let mut served: Vec<(String, String, String)> = ROUTES
+    let mut served: Vec<(String, String, String)> = routes()
         .iter()
         .map(|r| {
             (
@@ -776,7 +745,7 @@ fn every_function_in_template_yaml_has_a_sample_event() {
 
 #[test]
 fn every_http_function_has_a_crate_that_serves_its_routes() {
-    for route in ROUTES {
+    for route in routes() {
         let main = workspace()
             .join("functions")
             .join(route.function)
@@ -803,12 +772,7 @@ async fn the_retry_worker_reports_only_the_failed_records_of_a_batch() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use frontdesk_blackbox::frontdesk::retry_worker;
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .respond_with(twilio_accepts())
-        .expect(1)
-        .mount(&app.twilio)
-        .await;
+    app.expect_texts(1, twilio_ok()).await;
     let pending = outbox::create(
         &app.deps,
         NewMessage {
@@ -865,7 +829,7 @@ async fn an_opentelemetry_transcript_is_processed_from_the_json_conversation() {
         ..Options::default()
     })
     .await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let conversation: Value = serde_json::from_slice(&call_with_urgency("normal")).unwrap();
     Mock::given(method("GET"))
         .and(path(format!("/v1/convai/conversations/{CONVERSATION}")))
@@ -901,7 +865,7 @@ async fn an_opentelemetry_transcript_is_processed_from_the_json_conversation() {
 #[tokio::test]
 async fn a_run_that_dies_mid_processing_is_finished_once_its_lease_expires() {
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let conversation =
         frontdesk_blackbox::frontdesk::ids::ConversationId::parse(CONVERSATION).unwrap();
     // Another run took the event and died holding it.
@@ -972,33 +936,13 @@ async fn message_stuck_in_sending(app: &TestApp) -> String {
     id
 }
 
-async fn mount_twilio_list(app: &TestApp, bodies: &[&str]) {
-    let messages: Vec<Value> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| json!({"sid": format!("SM{i:032}"), "to": CALLER, "body": b, "status": "delivered"}))
-        .collect();
-    Mock::given(method("GET"))
-        .and(path(messages_path()))
-        .and(wiremock::matchers::query_param("To", CALLER))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"messages": messages, "page": 0})),
-        )
-        .mount(&app.twilio)
-        .await;
-}
-
 #[tokio::test]
 async fn a_send_that_died_after_reaching_twilio_is_not_sent_again() {
     let app = spawn_app().await;
     let id = message_stuck_in_sending(&app).await;
-    mount_twilio_list(&app, &["Something else", "Thanks for calling Northside."]).await;
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .respond_with(twilio_accepts())
-        .expect(0)
-        .mount(&app.twilio)
+    app.mount_twilio_list(CALLER, &["Something else", "Thanks for calling Northside."])
         .await;
+    app.expect_texts(0, twilio_ok()).await;
     let tenant = app.deps.tenant().await.unwrap();
 
     // Still within the window a send may take: left alone, and looked at again later.
@@ -1022,13 +966,8 @@ async fn a_send_that_died_after_reaching_twilio_is_not_sent_again() {
 async fn a_send_that_died_before_reaching_twilio_is_sent_after_checking() {
     let app = spawn_app().await;
     let id = message_stuck_in_sending(&app).await;
-    mount_twilio_list(&app, &["Something else"]).await;
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .respond_with(twilio_accepts())
-        .expect(1)
-        .mount(&app.twilio)
-        .await;
+    app.mount_twilio_list(CALLER, &["Something else"]).await;
+    app.expect_texts(1, twilio_ok()).await;
     let tenant = app.deps.tenant().await.unwrap();
 
     app.clock.advance(jiff::SignedDuration::from_mins(3));
@@ -1061,11 +1000,11 @@ async fn after_a_twilio_500_the_retry_checks_before_sending_again() {
         .await;
     Mock::given(method("POST"))
         .and(path(messages_path()))
-        .respond_with(twilio_accepts())
+        .respond_with(twilio_ok())
         .with_priority(2)
         .mount(&app.twilio)
         .await;
-    mount_twilio_list(&app, &[]).await;
+    app.mount_twilio_list(CALLER, &[]).await;
 
     app.deliver(&call_with_urgency("normal")).await;
     app.drain_queue().await;
@@ -1084,12 +1023,11 @@ async fn after_a_twilio_500_the_retry_checks_before_sending_again() {
 #[tokio::test]
 async fn an_accepted_send_with_an_unreadable_answer_is_not_sent_again() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(messages_path()))
-        .respond_with(ResponseTemplate::new(201).set_body_string("<html>oops</html>"))
-        .expect(1)
-        .mount(&app.twilio)
-        .await;
+    app.expect_texts(
+        1,
+        ResponseTemplate::new(201).set_body_string("<html>oops</html>"),
+    )
+    .await;
     app.deliver(&call_with_urgency("normal")).await;
     app.drain_queue().await;
     let message = &app.records_of("MSG").await[0];
@@ -1103,7 +1041,7 @@ async fn an_accepted_send_with_an_unreadable_answer_is_not_sent_again() {
 async fn the_api_gateway_sample_event_is_handled_by_the_lambda_router() {
     use lambda_http::tower::ServiceExt;
     let app = spawn_app().await;
-    mount_twilio(&app, twilio_accepts()).await;
+    app.mount_twilio(twilio_ok()).await;
     let raw = std::fs::read_to_string(
         workspace().join("events/post-call/apigw-post-call-transcription.json"),
     )

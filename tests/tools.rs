@@ -208,8 +208,18 @@ async fn malformed_tool_calls_are_400_with_a_sentence_and_write_nothing() {
         ),
         (
             "create_booking",
-            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "M", "extra": 1}),
-            "extra",
+            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "Bob\u{0}Smith"}),
+            "customer_name",
+        ),
+        (
+            "create_booking",
+            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "Bob\nSmith"}),
+            "customer_name",
+        ),
+        (
+            "create_booking",
+            json!({"service": "boiler_service", "start": "2026-11-25T10:00:00Z", "customer_name": "M", "notes": "ring\u{7}bell"}),
+            "notes",
         ),
         (
             "check_availability",

@@ -3,15 +3,15 @@
 //! body, turning 1,000 stored bookings into the engine's terms, deciding, and writing the
 //! answer. Target: < 1 ms per call.
 
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
 use criterion::{criterion_group, criterion_main, Criterion};
+use frontdesk::booking::calendar::{as_occupied, bookable};
+use frontdesk::http::{authorize_tool, read_tool_body, TOOL_SECRET_HEADER};
 use frontdesk::ids::derived_id;
-use frontdesk::store::bookings::BookingRecord;
+use frontdesk::store::bookings::{BookingRecord, BookingStatus};
 use frontdesk::tenant::TenantConfig;
-use frontdesk::tools::availability::{self, as_occupied, bookable, CheckAvailability};
+use frontdesk::tools::availability::{self, CheckAvailability};
 use frontdesk::tools::booking::{self, CreateBooking};
-use frontdesk::tools::{authorize_secret, read_json, SECRET_HEADER};
 use jiff::{SignedDuration, Timestamp};
 
 const SECRET: &str = "bench-tool-secret-0123456789";
@@ -49,11 +49,12 @@ fn stored_bookings(now: Timestamp) -> Vec<BookingRecord> {
                     .unwrap()
                     .to_string(),
                 cells,
-                status: "confirmed".into(),
+                status: BookingStatus::Confirmed,
                 contact_phone: Some("+447911123456".into()),
                 customer_name: Some("Maria Lopez".into()),
                 conversation_id: None,
                 notes: None,
+                previous_start: None,
                 version: 1,
                 created_at: now.to_string(),
                 updated_at: now.to_string(),
@@ -63,29 +64,26 @@ fn stored_bookings(now: Timestamp) -> Vec<BookingRecord> {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let tenant = demo();
     let now: Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
     let records = stored_bookings(now);
     let mut headers = HeaderMap::new();
-    headers.insert(SECRET_HEADER, HeaderValue::from_static(SECRET));
+    headers.insert(TOOL_SECRET_HEADER, HeaderValue::from_static(SECRET));
     let check_body = br#"{"service": "boiler service", "date": "2026-12-02", "time_of_day": "afternoon", "caller_phone": "+447911123456", "conversation_id": "conv_0201k7bq9w5hf3srd1y7a4mzq6ke"}"#;
 
     let check_availability = || {
-        authorize_secret(Some(SECRET), &headers).unwrap();
-        let req: CheckAvailability = runtime
-            .block_on(read_json(Body::from(&check_body[..])))
-            .unwrap();
+        authorize_tool(Some(SECRET), &headers).unwrap();
+        let req = read_tool_body::<CheckAvailability>(check_body)
+            .unwrap()
+            .request;
         let b = bookable(&tenant).unwrap();
         let asked = availability::understand(&tenant, &req).unwrap().unwrap();
         let occupied: Vec<_> = records
             .iter()
             .filter_map(|r| as_occupied(r, b.rules.slot_minutes))
             .collect();
-        let (_, answer) = availability::offer(&b, &asked, &occupied, now);
-        serde_json::to_vec(&answer).unwrap()
+        let answer = availability::offer(&b, &asked, &occupied, now);
+        serde_json::to_vec(&answer.body).unwrap()
     };
     let answer: serde_json::Value = serde_json::from_slice(&check_availability()).unwrap();
     println!("check_availability answers: {}", answer["say"]);
@@ -95,10 +93,10 @@ fn bench(c: &mut Criterion) {
     );
 
     let create_booking = || {
-        authorize_secret(Some(SECRET), &headers).unwrap();
-        let req: CreateBooking = runtime
-            .block_on(read_json(Body::from(create_body.clone())))
-            .unwrap();
+        authorize_tool(Some(SECRET), &headers).unwrap();
+        let req = read_tool_body::<CreateBooking>(create_body.as_bytes())
+            .unwrap()
+            .request;
         let b = bookable(&tenant).unwrap();
         let v = booking::validate(&b, &req).unwrap().unwrap();
         let id = derived_id("bk", &["demo", &v.key]);

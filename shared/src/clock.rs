@@ -42,3 +42,42 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The wall clock moved to start at another time and run on from there: `make dev` with
+/// `FRONTDESK_NOW`, to watch a business as of a given day (a DST week, a support case). Never
+/// used by a deployed function.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    offset: SignedDuration,
+}
+
+impl ShiftedClock {
+    /// A clock that reads `start` now.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self {
+            offset: start.duration_since(Timestamp::now()),
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        now.checked_add(self.offset).unwrap_or(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shifted_clock_starts_where_it_is_told_and_runs_on() {
+        let start: Timestamp = "2026-03-28T23:30:00Z".parse().unwrap();
+        let clock = ShiftedClock::starting_at(start);
+        let first = clock.now();
+        assert!(first.duration_since(start).abs() < SignedDuration::from_secs(5));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(clock.now() > first);
+    }
+}

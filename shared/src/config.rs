@@ -40,41 +40,39 @@ pub struct AppConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {name}: {problem}")]
-pub struct ConfigError {
+pub struct EnvError {
     pub name: &'static str,
     pub problem: String,
 }
 
 impl AppConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|k| env::var(k).ok())
     }
 
     /// Reads from any key-value source, so tests need not touch the process environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let required = |name: &'static str| {
-            get(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError {
-                    name,
-                    problem: "is required".into(),
-                })
+            get(name).filter(|v| !v.trim().is_empty()).ok_or(EnvError {
+                name,
+                problem: "is required".into(),
+            })
         };
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+        let number = |name: &'static str, default: u64| -> Result<u64, EnvError> {
             match get(name).filter(|v| !v.trim().is_empty()) {
                 None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| ConfigError {
+                Some(v) => v.trim().parse().map_err(|_| EnvError {
                     name,
                     problem: format!("{v:?} is not a whole number"),
                 }),
             }
         };
-        let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+        let url = |name: &'static str, default: &str| -> Result<String, EnvError> {
             let v = get(name)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.into());
             if !(v.starts_with("https://") || v.starts_with("http://")) {
-                return Err(ConfigError {
+                return Err(EnvError {
                     name,
                     problem: format!("{v:?} is not an http(s) URL"),
                 });
@@ -82,7 +80,7 @@ impl AppConfig {
             Ok(v.trim_end_matches('/').to_string())
         };
         let tenant_raw = required("FRONTDESK_TENANT_ID")?;
-        let tenant = TenantId::parse(&tenant_raw).map_err(|e| ConfigError {
+        let tenant = TenantId::parse(&tenant_raw).map_err(|e| EnvError {
             name: "FRONTDESK_TENANT_ID",
             problem: e.to_string(),
         })?;

@@ -7,8 +7,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::blobs::Blobs;
 use crate::bus::Bus;
-use crate::clock::{Clock, SystemClock};
-use crate::config::{AppConfig, ConfigError};
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::{AppConfig, EnvError};
 use crate::elevenlabs::client::ElevenLabsClient;
 use crate::error::DependencyError;
 use crate::queue::Queue;
@@ -17,6 +17,8 @@ use crate::store::Store;
 use crate::tenant::TenantConfig;
 use crate::twilio::TwilioClient;
 
+/// Cheap to clone: the clients share their connections, the tenant cache is shared.
+#[derive(Clone)]
 pub struct Deps {
     pub config: AppConfig,
     pub clock: Arc<dyn Clock>,
@@ -29,13 +31,16 @@ pub struct Deps {
     /// `None` without an API key: audio is then only what the audio webhook delivers.
     pub elevenlabs: Option<ElevenLabsClient>,
     pub secrets: Secrets,
-    tenant_cache: Mutex<Option<(Instant, Arc<TenantConfig>)>>,
+    tenant_cache: Arc<Mutex<Option<CachedTenant>>>,
 }
+
+/// The tenant's configuration and when it was read.
+type CachedTenant = (Instant, Arc<TenantConfig>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] EnvError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("{0}")]
@@ -111,7 +116,7 @@ impl Deps {
             secrets,
             clock,
             config,
-            tenant_cache: Mutex::new(None),
+            tenant_cache: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -140,5 +145,13 @@ impl Deps {
 
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
+    }
+
+    /// The same dependencies with the clock standing at `at` (a replayed request, local only).
+    pub fn at(&self, at: jiff::Timestamp) -> Self {
+        Self {
+            clock: Arc::new(ManualClock::at(at)),
+            ..self.clone()
+        }
     }
 }

@@ -60,17 +60,69 @@ fn norm(s: &str) -> String {
         .join(" ")
 }
 
-/// The area a caller named, by id, name or alias.
+/// The area a caller named: by id, name or alias; by the district of a full postcode
+/// ("N7 6AB" is in N7); or by the one area whose name or alias stands in what they said
+/// ("Holloway Road" is in Holloway). Two areas named at once is no answer.
 pub fn find_area<'a>(areas: &'a [Area], said: &str) -> Option<&'a Area> {
     let wanted = norm(said);
     if wanted.is_empty() {
         return None;
     }
-    areas.iter().find(|a| {
-        norm(&a.id) == wanted
-            || norm(&a.name) == wanted
-            || a.aliases.iter().any(|x| norm(x) == wanted)
-    })
+    let names = |a: &'a Area| {
+        std::iter::once(&a.id)
+            .chain(std::iter::once(&a.name))
+            .chain(a.aliases.iter())
+            .map(|n| norm(n))
+            .filter(|n| !n.is_empty())
+    };
+    let named = |phrase: &str| areas.iter().find(|a| names(a).any(|n| n == phrase));
+    if let Some(area) = named(&wanted) {
+        return Some(area);
+    }
+    if let Some(area) = outward_code(&wanted).and_then(|district| named(&district)) {
+        return Some(area);
+    }
+    let words: Vec<&str> = wanted.split(' ').collect();
+    let mut mentioned = areas.iter().filter(|a| {
+        names(a).any(|n| {
+            let phrase: Vec<&str> = n.split(' ').collect();
+            words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+        })
+    });
+    match (mentioned.next(), mentioned.next()) {
+        (Some(area), None) => Some(area),
+        _ => None,
+    }
+}
+
+/// The outward code (district) of the first full UK postcode in normalised text: "n7 6ab" and
+/// "n76ab" give "n7", "ec1a 1bb" gives "ec1a".
+fn outward_code(text: &str) -> Option<String> {
+    let outward = |w: &str| {
+        let b = w.as_bytes();
+        let letters = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        (1..=2).contains(&letters)
+            && (letters + 1..=letters + 2).contains(&b.len())
+            && b[letters].is_ascii_digit()
+            && b[letters + 1..].iter().all(|c| c.is_ascii_alphanumeric())
+    };
+    let inward = |w: &str| {
+        let b = w.as_bytes();
+        b.len() == 3 && b[0].is_ascii_digit() && b[1..].iter().all(|c| c.is_ascii_alphabetic())
+    };
+    let words: Vec<&str> = text.split(' ').collect();
+    for (i, w) in words.iter().enumerate() {
+        if outward(w) && words.get(i + 1).is_some_and(|next| inward(next)) {
+            return Some(w.to_string());
+        }
+        if w.len() > 3 && w.is_char_boundary(w.len() - 3) {
+            let (out, inw) = w.split_at(w.len() - 3);
+            if outward(out) && inward(inw) {
+                return Some(out.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// Checks areas and providers against each other and the services. A provider may only cover
@@ -263,6 +315,52 @@ mod tests {
         assert_eq!(find_area(&areas, " CAMDEN-alias ").unwrap().id, "camden");
         assert!(find_area(&areas, "Paris").is_none());
         assert!(find_area(&areas, "  ").is_none());
+    }
+
+    fn london() -> Vec<Area> {
+        let area = |id: &str, name: &str, aliases: &[&str]| Area {
+            id: id.into(),
+            name: name.into(),
+            country: "GB".into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        };
+        vec![
+            area(
+                "islington",
+                "Islington",
+                &["N1", "N7", "Highbury", "Holloway"],
+            ),
+            area("camden", "Camden", &["NW1", "NW5", "Kentish Town"]),
+            area("city", "City", &["EC1A"]),
+        ]
+    }
+
+    #[test]
+    fn a_full_postcode_is_in_its_district() {
+        let areas = london();
+        for said in ["N7 6AB", "n76ab", "N7  6AB", "nw5 1tl", "EC1A 1BB"] {
+            assert!(find_area(&areas, said).is_some(), "{said}");
+        }
+        assert_eq!(find_area(&areas, "N7 6AB").unwrap().id, "islington");
+        assert_eq!(find_area(&areas, "NW5 1TL").unwrap().id, "camden");
+        // A district we do not cover, or one that only starts like ours, is not ours.
+        assert!(find_area(&areas, "N17 6AB").is_none());
+        assert!(find_area(&areas, "NW10 2AB").is_none());
+    }
+
+    #[test]
+    fn a_place_named_in_an_address_is_found_unless_two_are() {
+        let areas = london();
+        assert_eq!(
+            find_area(&areas, "12 Holloway Road").unwrap().id,
+            "islington"
+        );
+        assert_eq!(
+            find_area(&areas, "flat 2, Kentish Town").unwrap().id,
+            "camden"
+        );
+        assert!(find_area(&areas, "between Camden and Islington").is_none());
+        assert!(find_area(&areas, "Hollowayish").is_none());
     }
 
     #[test]

@@ -1,24 +1,98 @@
-//! HTTP entry points. Each function's router runs unchanged on Lambda (`lambda_http::run`) and
-//! in the local server, which merges them all. Handlers translate; status codes are chosen here
-//! and only here ([`ApiError`]).
+//! HTTP entry points: the one route table, and the one place a request becomes a response.
+//!
+//! From the README to the code in three hops: a route is a row of [`routes`], the row names its
+//! handler (a tool in `tools/`, or a webhook below), and the handler calls the domain. A new
+//! route is one row and one function.
+//!
+//! Every request of every route goes through [`serve`]: the clock it runs at, its credentials,
+//! its body, the status of every error, and its one log line. Each function binary serves its
+//! rows on Lambda (`lambda_http::run(function_router(..))`); the local server and the black-box
+//! tests serve every row on one router ([`all_routes`]).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::json;
+use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sha2::Sha256;
 use tracing::{error, info, warn};
 
 use crate::deps::Deps;
-use crate::elevenlabs::signature::{self, SignatureError};
+use crate::elevenlabs::signature;
+use crate::ids::ConversationId;
+use crate::metrics;
 use crate::post_call::{self, IntakeError};
+use crate::tools::{
+    availability, booking, booking_change, caller, calls, escalation, leads, Answer, ToolError,
+};
 
 pub const POST_CALL_PATH: &str = "/webhooks/elevenlabs/post-call";
+pub const CONVERSATION_INIT_PATH: &str = "/webhooks/elevenlabs/conversation-init";
+
+/// The header the tool definitions send the tenant's tool secret in.
+pub const TOOL_SECRET_HEADER: &str = "x-frontdesk-tool-secret";
+/// Local runs only: the time a request runs at (RFC 3339), to replay a conversation as of a day.
+pub const NOW_HEADER: &str = "x-frontdesk-now";
+/// Tool bodies are a few hundred bytes; anything near this is not from the agent.
+const MAX_TOOL_BODY: usize = 64 * 1024;
+/// Tool bodies are flat objects; deeper than this is not a body any agent sends.
+const MAX_TOOL_BODY_DEPTH: usize = 8;
+
+/// The route table. template.yaml declares exactly these (a test checks), and each function
+/// binary serves the rows named after it.
+pub fn routes() -> &'static [Route] {
+    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        vec![
+            Route::webhook(POST_CALL_PATH, "post-call", post_call_webhook),
+            Route::tool(
+                CONVERSATION_INIT_PATH,
+                "conversation-init",
+                caller::conversation_init,
+            ),
+            Route::tool(
+                "/tools/check_availability",
+                "check-availability",
+                availability::check_availability,
+            ),
+            Route::tool(
+                "/tools/create_booking",
+                "create-booking",
+                booking::create_booking,
+            ),
+            Route::tool(
+                "/tools/update_booking",
+                "update-booking",
+                booking_change::update_booking,
+            ),
+            Route::tool(
+                "/tools/upsert_contact",
+                "upsert-contact",
+                caller::upsert_contact,
+            ),
+            Route::tool("/tools/capture_lead", "capture-lead", leads::capture_lead),
+            Route::tool(
+                "/tools/dispatch_lead",
+                "dispatch-lead",
+                leads::dispatch_lead,
+            ),
+            Route::tool(
+                "/tools/escalation_target",
+                "escalation-target",
+                escalation::escalation_target,
+            ),
+            Route::tool("/tools/log_call", "log-call", calls::log_call),
+        ]
+    });
+    &ROUTES
+}
 
 /// One HTTP route and the Lambda function that serves it.
 pub struct Route {
@@ -26,290 +100,597 @@ pub struct Route {
     pub path: &'static str,
     /// The function's crate and binary name (`functions/<function>`).
     pub function: &'static str,
-    router: fn(Arc<Deps>) -> Router,
+    /// Who calls it, which decides how its errors are worded.
+    pub caller: Caller,
+    handler: Handler,
 }
 
-impl Route {
-    pub fn router(&self, deps: Arc<Deps>) -> Router {
-        (self.router)(deps)
-    }
+/// Tool routes answer the voice agent, which reads `say` aloud; webhooks answer machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Agent,
+    Webhook,
 }
 
-pub const CHECK_AVAILABILITY_PATH: &str = "/tools/check_availability";
-pub const CREATE_BOOKING_PATH: &str = "/tools/create_booking";
-pub const CONVERSATION_INIT_PATH: &str = "/webhooks/elevenlabs/conversation-init";
-
-/// A router serving one handler at one path with POST.
-macro_rules! post_route {
-    ($name:ident, $path:expr, $handler:path) => {
-        fn $name(deps: Arc<Deps>) -> Router {
-            Router::new().route($path, post($handler)).with_state(deps)
-        }
-    };
+/// A request as a handler sees it: the headers and the whole body, already read.
+pub struct Request {
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
-post_route!(post_call_router, POST_CALL_PATH, post_call_webhook);
-post_route!(
-    conversation_init_router,
-    CONVERSATION_INIT_PATH,
-    crate::tools::caller::conversation_init
-);
-post_route!(
-    check_availability_router,
-    CHECK_AVAILABILITY_PATH,
-    crate::tools::availability::check_availability
-);
-post_route!(
-    create_booking_router,
-    CREATE_BOOKING_PATH,
-    crate::tools::booking::create_booking
-);
-post_route!(
-    update_booking_router,
-    "/tools/update_booking",
-    crate::tools::booking_change::update_booking
-);
-post_route!(
-    upsert_contact_router,
-    "/tools/upsert_contact",
-    crate::tools::caller::upsert_contact
-);
-post_route!(
-    capture_lead_router,
-    "/tools/capture_lead",
-    crate::tools::leads::capture_lead
-);
-post_route!(
-    dispatch_lead_router,
-    "/tools/dispatch_lead",
-    crate::tools::leads::dispatch_lead
-);
-post_route!(
-    escalation_target_router,
-    "/tools/escalation_target",
-    crate::tools::escalation::escalation_target
-);
-post_route!(
-    log_call_router,
-    "/tools/log_call",
-    crate::tools::calls::log_call
-);
-
-/// Every HTTP route. template.yaml must declare exactly these (checked by a test), and each
-/// function binary serves the routes named after it.
-pub const ROUTES: &[Route] = &[
-    Route {
-        method: "POST",
-        path: POST_CALL_PATH,
-        function: "post-call",
-        router: post_call_router,
-    },
-    Route {
-        method: "POST",
-        path: CONVERSATION_INIT_PATH,
-        function: "conversation-init",
-        router: conversation_init_router,
-    },
-    Route {
-        method: "POST",
-        path: CHECK_AVAILABILITY_PATH,
-        function: "check-availability",
-        router: check_availability_router,
-    },
-    Route {
-        method: "POST",
-        path: CREATE_BOOKING_PATH,
-        function: "create-booking",
-        router: create_booking_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/update_booking",
-        function: "update-booking",
-        router: update_booking_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/upsert_contact",
-        function: "upsert-contact",
-        router: upsert_contact_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/capture_lead",
-        function: "capture-lead",
-        router: capture_lead_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/dispatch_lead",
-        function: "dispatch-lead",
-        router: dispatch_lead_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/escalation_target",
-        function: "escalation-target",
-        router: escalation_target_router,
-    },
-    Route {
-        method: "POST",
-        path: "/tools/log_call",
-        function: "log-call",
-        router: log_call_router,
-    },
-];
-
-/// The routes one function serves, with a JSON 404 for anything else. A function with no
-/// routes would be a packaging mistake: it serves only the 404.
-pub fn function_router(function: &str, deps: Arc<Deps>) -> Router {
-    let router = ROUTES
-        .iter()
-        .filter(|r| r.function == function)
-        .fold(Router::new(), |router, r| {
-            router.merge(r.router(deps.clone()))
-        });
-    with_fallback(router)
+/// What a handler answered (200 with this JSON), and what its log line says about it.
+pub struct Reply {
+    pub body: Value,
+    pub outcome: String,
+    /// Logged only when it is a well-formed id (it is free text to anyone with the secret).
+    pub conversation_id: Option<String>,
+    pub event_type: Option<String>,
 }
 
-/// Every route on one router (the local server and the black-box tests).
-pub fn all_routes(deps: Arc<Deps>) -> Router {
-    let router = ROUTES.iter().fold(Router::new(), |router, r| {
-        router.merge(r.router(deps.clone()))
-    });
-    with_fallback(router)
-}
-
+/// Every way a request can fail, mapped to a status in [`error_response`] and nowhere else.
 #[derive(Debug)]
-pub enum ApiError {
+pub enum HttpError {
+    /// No or wrong credentials (tool secret, webhook signature); the reason is for the log.
+    Unauthorized(String),
     PayloadTooLarge {
         limit: usize,
     },
-    Unauthorized(SignatureError),
-    BadRequest(String),
+    /// A field is missing or wrong: `message` says which, for the sender to fix (the agent
+    /// reads it aloud and asks again).
+    BadRequest {
+        field: String,
+        message: String,
+    },
     /// Our side is not ready (a dependency or configuration); the sender should retry.
     Unavailable,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match self {
-            Self::PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("body exceeds {limit} bytes"),
-            ),
-            Self::Unauthorized(e) => (StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()),
-            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
-            Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "temporarily unable to accept this; retry later".into(),
-            ),
+type Served = Pin<Box<dyn Future<Output = Result<Reply, HttpError>> + Send>>;
+type Handler = Arc<dyn Fn(Arc<Deps>, Request) -> Served + Send + Sync>;
+
+/// An `async fn(&Deps, In) -> Out`, named so the route table can hold any of them (the future
+/// borrows the `Deps`, which a plain `Fn` bound cannot say).
+pub trait Endpoint<'a, In, Out>: Fn(&'a Deps, In) -> Self::Fut {
+    type Fut: Future<Output = Out> + Send + 'a;
+}
+
+impl<'a, In, Out, F, Fut> Endpoint<'a, In, Out> for F
+where
+    F: Fn(&'a Deps, In) -> Fut,
+    Fut: Future<Output = Out> + Send + 'a,
+{
+    type Fut = Fut;
+}
+
+impl Route {
+    /// An agent tool: the tool secret header, a flat JSON body of the tool's request type, and
+    /// the tool's speakable answer. The tool's name in the log line is the path's last part.
+    fn tool<T, F>(path: &'static str, function: &'static str, tool: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: for<'a> Endpoint<'a, T, Result<Answer, ToolError>> + Copy + Send + Sync + 'static,
+    {
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, request: Request| -> Served {
+            Box::pin(async move {
+                authorize_tool(deps.secrets.tool_secret.as_deref(), &request.headers)?;
+                let body = read_tool_body::<T>(&request.body)?;
+                if !body.unknown_fields.is_empty() {
+                    note_unknown_fields(&deps, path, &body.unknown_fields);
+                }
+                let answer = tool(&deps, body.request).await?;
+                Ok(Reply {
+                    body: answer.body,
+                    outcome: answer.outcome.to_string(),
+                    conversation_id: body.conversation_id,
+                    event_type: None,
+                })
+            })
+        });
+        Self {
+            method: "POST",
+            path,
+            function,
+            caller: Caller::Agent,
+            handler,
+        }
+    }
+
+    /// A webhook that checks its own signature over the raw body.
+    fn webhook<F>(path: &'static str, function: &'static str, webhook: F) -> Self
+    where
+        F: for<'a> Endpoint<'a, Request, Result<Reply, HttpError>> + Copy + Send + Sync + 'static,
+    {
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, request: Request| -> Served {
+            Box::pin(async move { webhook(&deps, request).await })
+        });
+        Self {
+            method: "POST",
+            path,
+            function,
+            caller: Caller::Webhook,
+            handler,
+        }
+    }
+
+    fn body_limit(&self, deps: &Deps) -> usize {
+        match self.caller {
+            Caller::Agent => MAX_TOOL_BODY,
+            Caller::Webhook => deps.config.max_body_bytes,
+        }
+    }
+
+    fn router(&'static self, deps: Arc<Deps>, clock: RequestClock) -> Router {
+        let serve_it = move |headers: HeaderMap, body: Body| {
+            let deps = deps.clone();
+            async move { serve(self, deps, clock, headers, body).await }
         };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        Router::new().route(self.path, post(serve_it))
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-            .any(|e| e.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::BadRequest("the request body could not be read".into())
-        }
-    })
+/// Whether a request may set the time it runs at ([`NOW_HEADER`]). Only the local server does
+/// (to replay a day for a business); a deployed stack always runs on the real clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClock {
+    Honoured,
+    Ignored,
 }
 
-/// Unknown paths get a JSON 404 instead of an empty body.
-pub fn with_fallback(router: Router) -> Router {
-    router.fallback(not_found)
+/// The routes one function serves (on Lambda), with a JSON 404 for anything else. A function
+/// with no routes would be a packaging mistake: it serves only the 404.
+pub fn function_router(function: &str, deps: Arc<Deps>) -> Router {
+    routes()
+        .iter()
+        .filter(|r| r.function == function)
+        .fold(Router::new(), |router, r| {
+            router.merge(r.router(deps.clone(), RequestClock::Ignored))
+        })
+        .fallback(not_found)
 }
 
-pub async fn not_found() -> impl IntoResponse {
+/// Every route on one router: the local server and the black-box tests.
+pub fn all_routes(deps: Arc<Deps>, clock: RequestClock) -> Router {
+    routes()
+        .iter()
+        .fold(Router::new(), |router, r| {
+            router.merge(r.router(deps.clone(), clock))
+        })
+        .fallback(not_found)
+}
+
+async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({ "error": "not_found", "message": "no such route" })),
     )
+        .into_response()
 }
 
-/// `POST /webhooks/elevenlabs/post-call`: verify, store durably, answer 200 fast.
-async fn post_call_webhook(
-    State(deps): State<Arc<Deps>>,
+/// One request, whatever its route: its clock, its body, its handler, its status, its log line.
+async fn serve(
+    route: &Route,
+    deps: Arc<Deps>,
+    clock: RequestClock,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let result = accept_post_call(&deps, &headers, body).await;
-    let latency_ms = started.elapsed().as_millis() as u64;
+    let result = async {
+        let deps = at_requested_time(route, deps.clone(), clock, &headers)?;
+        let body = read_body(body, route.body_limit(&deps)).await?;
+        (route.handler)(deps, Request { headers, body }).await
+    }
+    .await;
+    let latency_us = started.elapsed().as_micros() as u64;
     let tenant = deps.config.tenant.as_str();
+    let function = route.function;
     match result {
-        Ok((outcome, event_type, conversation_id)) => {
+        Ok(reply) => {
+            let conversation = reply
+                .conversation_id
+                .as_deref()
+                .and_then(|c| ConversationId::parse(c).ok());
             info!(
-                route = POST_CALL_PATH,
+                route = route.path,
+                function,
                 tenant,
                 status = 200,
-                outcome,
-                event_type,
-                conversation_id,
-                latency_ms,
+                outcome = %reply.outcome,
+                conversation_id = conversation.as_ref().map(|c| c.as_str()).unwrap_or("-"),
+                event_type = reply.event_type.as_deref().unwrap_or("-"),
+                latency_us,
                 "request"
             );
-            (StatusCode::OK, Json(json!({ "status": outcome }))).into_response()
+            (StatusCode::OK, Json(reply.body)).into_response()
         }
         Err(e) => {
             let outcome = match &e {
-                ApiError::PayloadTooLarge { .. } => "too_large".to_string(),
-                ApiError::Unauthorized(reason) => format!("unauthorized: {reason}"),
-                ApiError::BadRequest(_) => "bad_request".to_string(),
-                ApiError::Unavailable => "unavailable".to_string(),
+                HttpError::Unauthorized(reason) => format!("unauthorized: {reason}"),
+                HttpError::PayloadTooLarge { .. } => "too_large".to_string(),
+                HttpError::BadRequest { field, .. } => format!("bad_request:{field}"),
+                HttpError::Unavailable => "unavailable".to_string(),
             };
-            let response = e.into_response();
-            warn!(
-                route = POST_CALL_PATH,
+            let response = error_response(route.caller, e);
+            info!(
+                route = route.path,
+                function,
                 tenant,
                 status = response.status().as_u16(),
                 outcome,
-                latency_ms,
-                "request refused"
+                latency_us,
+                "request"
             );
             response
         }
     }
 }
 
-async fn accept_post_call(
-    deps: &Deps,
+/// The status and body of every error, worded for who asked.
+pub fn error_response(caller: Caller, e: HttpError) -> Response {
+    let (status, body) = match (caller, e) {
+        (Caller::Agent, HttpError::Unauthorized(_)) => (
+            StatusCode::UNAUTHORIZED,
+            json!({"ok": false, "code": "unauthorized", "say": "I can't reach our booking system right now."}),
+        ),
+        (Caller::Agent, HttpError::BadRequest { field, message }) => (
+            StatusCode::BAD_REQUEST,
+            json!({"ok": false, "code": "bad_request", "field": field, "say": message}),
+        ),
+        // Not from the agent: worded for it all the same, since it reads whatever comes back.
+        (Caller::Agent, HttpError::PayloadTooLarge { .. }) => (
+            StatusCode::BAD_REQUEST,
+            json!({"ok": false, "code": "bad_request", "field": "body", "say": "That request was too large."}),
+        ),
+        (Caller::Agent, HttpError::Unavailable) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ok": false, "code": "unavailable", "say": "Sorry, our booking system isn't answering just now. I can take your details and have someone call you back."}),
+        ),
+        (Caller::Webhook, HttpError::Unauthorized(reason)) => (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_signature", "message": reason}),
+        ),
+        (Caller::Webhook, HttpError::PayloadTooLarge { limit }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
+        ),
+        (Caller::Webhook, HttpError::BadRequest { field, message }) => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_request", "field": field, "message": message}),
+        ),
+        (Caller::Webhook, HttpError::Unavailable) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "unavailable", "message": "temporarily unable to accept this; retry later"}),
+        ),
+    };
+    (status, Json(body)).into_response()
+}
+
+impl From<ToolError> for HttpError {
+    fn from(e: ToolError) -> Self {
+        match e {
+            ToolError::BadRequest { field, say } => Self::BadRequest {
+                field,
+                message: say,
+            },
+            ToolError::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+/// The deps a request runs with: the stack's, or (local runs only) the same at the time the
+/// request asks for.
+fn at_requested_time(
+    route: &Route,
+    deps: Arc<Deps>,
+    clock: RequestClock,
     headers: &HeaderMap,
-    body: Body,
-) -> Result<(&'static str, String, String), ApiError> {
-    let raw = read_body(body, deps.config.max_body_bytes).await?;
+) -> Result<Arc<Deps>, HttpError> {
+    let Some(raw) = headers.get(NOW_HEADER) else {
+        return Ok(deps);
+    };
+    if clock == RequestClock::Ignored {
+        warn!(
+            route = route.path,
+            outcome = "clock_header_ignored",
+            "x-frontdesk-now is honoured by the local server only; this request runs on the real clock"
+        );
+        return Ok(deps);
+    }
+    let at: jiff::Timestamp = raw
+        .to_str()
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| HttpError::BadRequest {
+            field: NOW_HEADER.into(),
+            message: "x-frontdesk-now must be an RFC 3339 time with an offset, such as 2026-11-23T07:00:00Z.".into(),
+        })?;
+    Ok(Arc::new(deps.at(at)))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            HttpError::PayloadTooLarge { limit }
+        } else {
+            HttpError::BadRequest {
+                field: "body".into(),
+                message: "The request body could not be read.".into(),
+            }
+        }
+    })
+}
+
+/// Constant-time check of the tool secret header against the configured secret (`None`: the
+/// stack has none, and every call is refused).
+pub fn authorize_tool(expected: Option<&str>, headers: &HeaderMap) -> Result<(), HttpError> {
+    let Some(expected) = expected else {
+        error!("TOOL_SECRET is not configured: every tool call is refused");
+        return Err(HttpError::Unauthorized("no tool secret configured".into()));
+    };
+    let given = headers
+        .get(TOOL_SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    // Compare MACs of both, so neither length nor content leaks through timing.
+    let mac = |v: &[u8]| {
+        let mut m =
+            Hmac::<Sha256>::new_from_slice(b"frontdesk-tool-secret").expect("any key length");
+        m.update(v);
+        m
+    };
+    let expected_tag = mac(expected.as_bytes()).finalize().into_bytes();
+    if !given.is_empty() && mac(given).verify_slice(&expected_tag).is_ok() {
+        Ok(())
+    } else {
+        Err(HttpError::Unauthorized(
+            "wrong or missing tool secret".into(),
+        ))
+    }
+}
+
+/// A tool body, understood: the request, the conversation it names, and the names of fields
+/// the request type does not have (ignored, so a parameter added in the agent's settings never
+/// fails a live call).
+#[derive(Debug)]
+pub struct ToolBody<T> {
+    pub request: T,
+    pub conversation_id: Option<String>,
+    pub unknown_fields: Vec<String>,
+}
+
+/// Reads a tool body: a flat JSON object, no control characters except line breaks and tabs,
+/// then the tool's request type, strictly for the fields it has. A wrong field is named.
+pub fn read_tool_body<T: DeserializeOwned>(raw: &[u8]) -> Result<ToolBody<T>, HttpError> {
+    let bad = |field: &str, message: String| HttpError::BadRequest {
+        field: field.to_string(),
+        message,
+    };
+    // Serde would also read a struct from a JSON array; tool bodies are objects.
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad("body", "The request must be a JSON object.".into()));
+    }
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| bad("body", format!("The request is not valid JSON: {e}.")))?;
+    if depth(&value) > MAX_TOOL_BODY_DEPTH {
+        return Err(bad("body", "The request is nested too deeply.".into()));
+    }
+    if let Some(field) = field_with_control_characters(&value) {
+        return Err(bad(
+            &field,
+            format!("The {field} given contains characters that are not text."),
+        ));
+    }
+    let conversation_id = value
+        .get("conversation_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut unknown_fields = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown_fields.push(path.to_string());
+    let ignored = serde_ignored::Deserializer::new(value, &mut note);
+    let request = serde_path_to_error::deserialize(ignored).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." || field == "?" {
+            "body".to_string()
+        } else {
+            field
+        };
+        let message = format!("The {field} given was not understood: {}.", e.into_inner());
+        bad(&field, message)
+    })?;
+    Ok(ToolBody {
+        request,
+        conversation_id,
+        unknown_fields,
+    })
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The first top-level field whose name or text holds a control character (NUL, escape...).
+/// Line breaks and tabs are spacing: the fields that allow them decide what to do with them.
+fn field_with_control_characters(body: &Value) -> Option<String> {
+    fn not_text(s: &str) -> bool {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    }
+    fn holds(v: &Value) -> bool {
+        match v {
+            Value::String(s) => not_text(s),
+            Value::Array(items) => items.iter().any(holds),
+            Value::Object(map) => map.iter().any(|(k, v)| not_text(k) || holds(v)),
+            _ => false,
+        }
+    }
+    let Value::Object(map) = body else {
+        return None;
+    };
+    map.iter().find_map(|(k, v)| {
+        if not_text(k) {
+            Some("body".to_string())
+        } else {
+            holds(v).then(|| k.clone())
+        }
+    })
+}
+
+/// Unknown fields are logged by name (never value) and counted, so a drifted tool definition
+/// shows up in the logs and the `ToolUnknownFields` metric instead of failing the call.
+fn note_unknown_fields(deps: &Deps, route: &str, fields: &[String]) {
+    // Names are the sender's text: only short plain identifiers are logged as they are.
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|f| {
+            let plain = f.len() <= 64
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if plain {
+                f.as_str()
+            } else {
+                "<unprintable>"
+            }
+        })
+        .collect();
+    warn!(
+        route,
+        unknown_fields = names.join(","),
+        count = names.len(),
+        outcome = "unknown_fields_ignored",
+        "tool request had fields the tool does not know; they were ignored"
+    );
+    metrics::count(
+        "ToolUnknownFields",
+        names.len() as u64,
+        deps.config.tenant.as_str(),
+    );
+}
+
+/// `POST /webhooks/elevenlabs/post-call`: verify the signature on the raw body, store the event
+/// durably, answer 200 fast (processing goes on inline within a budget, then from the queue).
+async fn post_call_webhook(deps: &Deps, request: Request) -> Result<Reply, HttpError> {
     let Some(secret) = deps.secrets.elevenlabs_webhook_secret.as_deref() else {
         error!("ELEVENLABS_WEBHOOK_SECRET is not configured: every post-call webhook is refused");
-        return Err(ApiError::Unavailable);
+        return Err(HttpError::Unavailable);
     };
-    let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-    signature::verify(&raw, header, secret.as_bytes(), deps.now())
-        .map_err(ApiError::Unauthorized)?;
-    match post_call::intake(deps, &raw).await {
-        Ok((outcome, event)) => {
-            let event_type = event
-                .as_ref()
-                .map(|e| e.kind().to_string())
-                .unwrap_or_default();
-            let conversation = event
+    let header = request
+        .headers
+        .get(signature::HEADER)
+        .and_then(|v| v.to_str().ok());
+    signature::verify(&request.body, header, secret.as_bytes(), deps.now())
+        .map_err(|e| HttpError::Unauthorized(e.to_string()))?;
+    match post_call::intake(deps, &request.body).await {
+        Ok((outcome, event)) => Ok(Reply {
+            body: json!({ "status": outcome.as_str() }),
+            outcome: outcome.as_str().to_string(),
+            conversation_id: event
                 .as_ref()
                 .and_then(|e| e.conversation_id())
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            Ok((outcome.as_str(), event_type, conversation))
-        }
-        Err(IntakeError::BadPayload(e)) => Err(ApiError::BadRequest(e.to_string())),
+                .map(|c| c.to_string()),
+            event_type: event.as_ref().map(|e| e.kind().to_string()),
+        }),
+        Err(IntakeError::BadPayload(e)) => Err(HttpError::BadRequest {
+            field: e.field.clone(),
+            message: e.to_string(),
+        }),
         Err(IntakeError::Dependency(e)) => {
             error!(error = %e, "intake failed before the webhook was durable");
-            Err(ApiError::Unavailable)
+            Err(HttpError::Unavailable)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Sample {
+        name: String,
+        #[serde(default)]
+        summary: Option<String>,
+    }
+
+    fn read(raw: &str) -> Result<ToolBody<Sample>, String> {
+        read_tool_body::<Sample>(raw.as_bytes()).map_err(|e| match e {
+            HttpError::BadRequest { field, .. } => field,
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_named() {
+        let body = read(r#"{"name": "Sam", "vip": true, "note": {"x": 1}}"#).unwrap();
+        assert_eq!(body.request.name, "Sam");
+        let mut unknown = body.unknown_fields;
+        unknown.sort();
+        assert_eq!(unknown, ["note", "vip"]);
+    }
+
+    #[test]
+    fn known_fields_stay_strict() {
+        assert_eq!(read(r#"{"name": 5}"#).unwrap_err(), "name");
+        assert_eq!(read(r#"{}"#).unwrap_err(), "body");
+        assert_eq!(read("[1]").unwrap_err(), "body");
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_are_text() {
+        assert_eq!(read("{\"name\": \"Bob\\u0000Smith\"}").unwrap_err(), "name");
+        assert_eq!(read("{\"name\": \"Bob\\u001bSmith\"}").unwrap_err(), "name");
+        assert_eq!(
+            read("{\"name\": \"Bob\", \"x\\u0000\": 1}").unwrap_err(),
+            "body"
+        );
+        let body = read("{\"name\": \"Bob\", \"summary\": \"line one\\nline two\"}").unwrap();
+        assert_eq!(body.request.summary.as_deref(), Some("line one\nline two"));
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_refused() {
+        let deep = format!(
+            "{{\"name\": \"Sam\", \"x\": {}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(read(&deep).unwrap_err(), "body");
+        let nine = format!(
+            "{{\"name\": \"Sam\", \"x\": {}{}}}",
+            "[".repeat(9),
+            "]".repeat(9)
+        );
+        assert_eq!(read(&nine).unwrap_err(), "body");
+        let flat = format!(
+            "{{\"name\": \"Sam\", \"x\": {}{}}}",
+            "[".repeat(3),
+            "]".repeat(3)
+        );
+        assert!(read(&flat).is_ok());
+    }
+
+    #[test]
+    fn the_tool_secret_is_checked_whole() {
+        let mut headers = HeaderMap::new();
+        assert!(authorize_tool(Some("s3cret"), &headers).is_err());
+        headers.insert(TOOL_SECRET_HEADER, "s3cre".parse().unwrap());
+        assert!(authorize_tool(Some("s3cret"), &headers).is_err());
+        headers.insert(TOOL_SECRET_HEADER, "s3cret".parse().unwrap());
+        assert!(authorize_tool(Some("s3cret"), &headers).is_ok());
+        assert!(authorize_tool(None, &headers).is_err());
+    }
+
+    #[test]
+    fn every_route_is_listed_once() {
+        let mut paths: Vec<&str> = routes().iter().map(|r| r.path).collect();
+        let n = paths.len();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), n);
     }
 }

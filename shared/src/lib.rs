@@ -6,8 +6,10 @@
 //!   [`elevenlabs::signature`], [`elevenlabs::webhook`];
 //! - adapters over the SDKs and HTTP APIs: [`store`] (DynamoDB), [`blobs`] (S3), [`queue`] (SQS),
 //!   [`bus`] (EventBridge), [`twilio`], [`elevenlabs::client`], [`secrets`];
-//! - use cases that combine them: [`post_call`], [`outbox`], [`retry_worker`];
-//! - entry points that only translate: [`http`] (axum routers, one per function).
+//! - use cases that combine them: [`post_call`], [`tools`], [`leads`], [`outbox`],
+//!   [`events`], [`retry_worker`];
+//! - entry points that only translate: [`http`] (the route table and the one place requests
+//!   become responses). ARCHITECTURE.md draws the whole picture.
 
 pub mod blobs;
 pub mod booking;
@@ -18,9 +20,11 @@ pub mod deps;
 pub mod dispatch;
 pub mod elevenlabs;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod leads;
 pub mod metrics;
 pub mod outbox;
 pub mod phone;

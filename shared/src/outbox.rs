@@ -12,7 +12,7 @@ use crate::metrics;
 use crate::phone::PhoneNumber;
 use crate::store::messages::{MessageState, OutboundMessage, SendOutcome};
 use crate::tenant::TenantConfig;
-use crate::twilio::{OutgoingSms, Retry, TwilioError, OPTED_OUT};
+use crate::twilio::{OurMessage, OutgoingSms, Retry, TwilioError, OPTED_OUT};
 
 /// Twilio's limit for one message body.
 const MAX_BODY_CHARS: usize = 1600;
@@ -250,7 +250,7 @@ pub async fn dispatch(
         msg.to.clone()
     };
     if msg.needs_check {
-        match twilio.find_recent(&to_address, &msg.body).await {
+        match twilio.find_recent(&to_address, &recognised_by(&msg)).await {
             Ok(Some(sid)) => {
                 let outcome = SendOutcome {
                     twilio_sid: Some(sid),
@@ -324,6 +324,30 @@ pub async fn dispatch(
             let check = e.retry() == Retry::CheckFirst;
             retry_later(deps, &msg, &e, check).await
         }
+    }
+}
+
+/// How the message would look in Twilio's list if an earlier attempt reached it.
+fn recognised_by(msg: &OutboundMessage) -> OurMessage<'_> {
+    if msg.content_sid.is_none() {
+        return OurMessage::Text(&msg.body);
+    }
+    let variables: Vec<String> = msg
+        .content_variables
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<std::collections::BTreeMap<String, String>>(v).ok())
+        .map(|vars| vars.into_values().collect())
+        .unwrap_or_default();
+    // A minute's slack for the clocks of Twilio and this function.
+    let not_before = msg
+        .created_at
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| t.checked_sub(jiff::SignedDuration::from_mins(1)).ok())
+        .unwrap_or(jiff::Timestamp::MIN);
+    OurMessage::Template {
+        variables,
+        not_before,
     }
 }
 

@@ -5,10 +5,14 @@
 //! call record, transcript and audio in S3, contact, lead, texts, events. Every write is keyed by
 //! the conversation, every text and event has a derived id, so a redelivery changes nothing.
 
+mod call;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tracing::{info, warn};
+
+pub use call::{caller_text, owner_alert, read_facts, CallFacts, CallerText};
 
 use crate::blobs;
 use crate::deps::{Deps, TenantError};
@@ -17,16 +21,16 @@ use crate::elevenlabs::webhook::{
     self, Audio, InitiationFailure, PayloadError, PostCallEvent, Transcription,
 };
 use crate::error::DependencyError;
+use crate::events::{self, CallCompleted, CallMissed, DomainEvent};
 use crate::ids::ConversationId;
 use crate::jobs::Job;
+use crate::leads::{self, LeadNews};
 use crate::outbox::{self, Audience, NewMessage};
 use crate::phone::PhoneNumber;
 use crate::redact::redact_contact_details;
-use crate::spoken::spoken_datetime;
-use crate::store::calls::{CallRecord, Evaluation, ToolCallRecord};
+use crate::store::calls::{CallRecord, CallStatus};
 use crate::store::contacts::{Contact, LeadInput, LeadOutcome};
 use crate::store::inbox::{Claim, Lease};
-use crate::store::messages::EventClaim;
 use crate::tenant::{render, TenantConfig};
 
 /// How long one processing run may hold an event before another may take over.
@@ -228,81 +232,8 @@ pub async fn process(
     }
 }
 
-/// What the analysis says about the call, read through the tenant's field names.
-struct CallFacts {
-    name: Option<String>,
-    service: Option<String>,
-    urgency: Option<String>,
-    hot: bool,
-    disposition: String,
-    booking_id: Option<String>,
-    booking_time: Option<jiff::Timestamp>,
-    wants_lead: bool,
-}
-
-fn read_facts(tenant: &TenantConfig, t: &Transcription) -> CallFacts {
-    let rules = &tenant.post_call;
-    let tool_calls = t.tool_calls();
-    // A booking made through our create_booking tool during the call counts as booked.
-    let booking_result: Option<Value> = tool_calls
-        .iter()
-        .filter(|c| c.tool_name == "create_booking" && c.is_error != Some(true))
-        .filter_map(|c| serde_json::from_str::<Value>(c.result_value.as_deref()?).ok())
-        .find(|v| v.get("booking_id").and_then(Value::as_str).is_some());
-    let booking_id = t.data_text(&rules.booking_id_field).or_else(|| {
-        booking_result
-            .as_ref()?
-            .get("booking_id")?
-            .as_str()
-            .map(str::to_string)
-    });
-    let booking_time = t
-        .data_text(&rules.booking_time_field)
-        .or_else(|| {
-            booking_result
-                .as_ref()?
-                .get("start")?
-                .as_str()
-                .map(str::to_string)
-        })
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok());
-    let urgency = t.data_text(&rules.urgency_field).map(|u| u.to_lowercase());
-    let hot = urgency
-        .as_deref()
-        .is_some_and(|u| rules.hot_values.iter().any(|h| h.eq_ignore_ascii_case(u)));
-    let successful = t
-        .analysis
-        .as_ref()
-        .and_then(|a| a.call_successful.as_deref())
-        == Some("success");
-    let disposition = t
-        .data_text(&rules.disposition_field)
-        .map(|d| d.to_lowercase().replace([' ', '-'], "_"))
-        .unwrap_or_else(|| {
-            if booking_id.is_some() {
-                "booked".into()
-            } else if successful {
-                "info_given".into()
-            } else {
-                "follow_up".into()
-            }
-        });
-    let wants_lead = !rules
-        .no_lead_dispositions
-        .iter()
-        .any(|d| d.eq_ignore_ascii_case(&disposition));
-    CallFacts {
-        name: t.data_text(&rules.name_field),
-        service: t.data_text(&rules.service_field),
-        urgency,
-        hot,
-        disposition,
-        booking_id,
-        booking_time,
-        wants_lead,
-    }
-}
-
+/// A call's transcript, as the SPEC's steps: store the transcript, the contact and the lead,
+/// the call record; text the owner if it is urgent and the caller in any case; announce it.
 async fn on_transcription(
     deps: &Deps,
     tenant: &TenantConfig,
@@ -310,257 +241,73 @@ async fn on_transcription(
     raw: &[u8],
 ) -> Result<&'static str, ProcessError> {
     let now = deps.now();
-    let conv = &t.conversation_id;
+    let conversation = &t.conversation_id;
     let facts = read_facts(tenant, t);
-    let caller = t
-        .external_number()
-        .and_then(|n| PhoneNumber::parse(n, Some(&tenant.business.country)).ok());
-    let zone = tenant.time_zone();
+    let caller = call::caller_number(tenant, t);
 
     let transcript_key = store_transcript(deps, tenant, t, raw).await?;
-
-    let mut contact: Option<Contact> = None;
-    let mut lead: Option<LeadOutcome> = None;
-    if let Some(phone) = &caller {
-        let c = deps
-            .store
-            .upsert_contact(phone, facts.name.as_deref(), "phone", conv, now)
-            .await?;
-        if facts.wants_lead {
-            let summary = t
-                .analysis
-                .as_ref()
-                .and_then(|a| a.transcript_summary.as_deref());
-            let input = LeadInput {
-                area: None,
-                conversation: conv,
-                channel: "phone",
-                name: facts.name.as_deref(),
-                service: facts.service.as_deref(),
-                urgency: facts.urgency.as_deref(),
-                hot: facts.hot,
-                summary,
-                now,
-            };
-            lead = Some(deps.store.open_or_merge_lead(&c, &input).await?);
-        }
-        contact = Some(c);
-    }
-
-    let analysis = t.analysis.as_ref();
-    let started = t
-        .metadata
-        .start_time_unix_secs
-        .and_then(|s| jiff::Timestamp::from_second(s).ok());
-    let ended = match (started, t.metadata.call_duration_secs) {
-        (Some(s), Some(d)) => s
-            // Any number is valid JSON: out-of-range durations fall back to now, never panic.
-            .checked_add(jiff::SignedDuration::try_from_secs_f64(d.max(0.0)).unwrap_or_default())
-            .unwrap_or(now),
-        _ => now,
+    let (contact, lead) = match &caller {
+        Some(phone) => record_caller(deps, t, &facts, phone).await?,
+        None => (None, None),
     };
-    let record = CallRecord {
-        tenant: deps.config.tenant.to_string(),
-        conversation_id: conv.to_string(),
-        agent_id: Some(t.agent_id.to_string()),
-        status: "completed".into(),
-        caller: caller.as_ref().map(|p| p.to_string()),
-        call_sid: t
-            .metadata
-            .phone_call
-            .as_ref()
-            .and_then(|p| p.call_sid.clone()),
-        direction: t
-            .metadata
-            .phone_call
-            .as_ref()
-            .and_then(|p| p.direction.clone()),
-        started_at: started.map(|s| s.to_string()),
-        ended_at: ended.to_string(),
-        duration_secs: t.metadata.call_duration_secs,
-        cost_credits: t.metadata.cost,
-        termination_reason: t.metadata.termination_reason.clone(),
-        summary: analysis.and_then(|a| a.transcript_summary.clone()),
-        summary_title: analysis.and_then(|a| a.call_summary_title.clone()),
-        call_successful: analysis.and_then(|a| a.call_successful.clone()),
-        data_collection: analysis
-            .map(|a| {
-                a.data_collection_results
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        evaluation: analysis
-            .map(|a| {
-                a.evaluation_criteria_results
-                    .iter()
-                    .map(|(k, v)| {
-                        let e = Evaluation {
-                            result: v.result.clone().unwrap_or_else(|| "unknown".into()),
-                            rationale: v.rationale.clone(),
-                        };
-                        (k.clone(), e)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        tool_calls: t
-            .tool_calls()
-            .into_iter()
-            .map(|c| ToolCallRecord {
-                tool: c.tool_name,
-                request_id: c.request_id,
-                turn: c.turn_index as u32,
-                is_error: c.is_error,
-            })
-            .collect(),
-        disposition: facts.disposition.clone(),
-        urgency: facts.urgency.clone(),
-        hot: facts.hot,
-        booking_id: facts.booking_id.clone(),
-        booking_time: facts.booking_time.map(|b| b.to_string()),
+    let links = call::Links {
+        caller: caller.clone(),
         lead_id: lead.as_ref().map(|l| l.id.to_string()),
-        transcript_key: Some(transcript_key),
-        failure_reason: None,
-        updated_at: now.to_string(),
+        transcript_key,
     };
+    let record = call::call_record(deps.config.tenant.as_str(), t, &facts, links, now);
     deps.store.save_call(&record).await?;
 
-    let mut messages: Vec<String> = Vec::new();
+    let mut texts = Vec::new();
     if let (Some(phone), Some(lead)) = (&caller, &lead) {
+        let news = LeadNews {
+            lead,
+            conversation,
+            channel: "phone",
+            hot: owner_alert(tenant, &facts, phone),
+        };
+        texts.extend(leads::announce(deps, tenant, &news).await?);
         let first_name = facts
             .name
             .as_deref()
             .or(contact.as_ref().and_then(|c| c.name.as_deref()))
-            .and_then(|n| n.split_whitespace().next())
-            .map(str::to_string);
-        let booking_time = facts
-            .booking_time
-            .map(|b| spoken_datetime(&b.to_zoned(zone.clone())));
-        // The owner hears about this call when this call is urgent, not every time a hot lead rings again.
-        if facts.hot {
-            let summary: Option<String> = analysis
-                .and_then(|a| a.transcript_summary.as_deref())
-                .map(|s| s.chars().take(400).collect());
-            let values = owner_values(
-                tenant,
-                facts.name.as_deref(),
-                phone,
-                &facts,
-                summary,
-                booking_time.clone(),
-            );
-            messages.push(
-                outbox::create(
-                    deps,
-                    NewMessage {
-                        id: format!("owner-hot-lead:{conv}"),
-                        purpose: "owner_hot_lead",
-                        audience: Audience::Owner,
-                        to: tenant.business.owner_phone.clone(),
-                        body: render(&tenant.templates.owner_hot_lead, &values),
-                        conversation_id: Some(conv.to_string()),
-                        lead_id: Some(lead.id.to_string()),
-                    },
-                )
-                .await?,
-            );
-        }
-        let values = caller_values(
-            tenant,
-            first_name,
-            facts.service.clone(),
-            booking_time.clone(),
-        );
-        let successful = analysis.and_then(|a| a.call_successful.as_deref()) == Some("success");
-        let follow_up = !successful
-            || tenant
-                .post_call
-                .follow_up_dispositions
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(&facts.disposition));
-        let (id, purpose, template) = match (&facts.booking_id, &booking_time) {
-            // Keyed by the booking, so the booking tool's own confirmation and this one are one text.
-            (Some(booking), Some(_)) => (
-                // The booking id is model-collected text: hashed, so keys and logs stay safe.
-                format!(
-                    "booking-confirmed:{}",
-                    crate::ids::derived_id("bk", &[booking])
-                ),
-                "booking_confirmed",
-                &tenant.templates.booking_confirmed,
-            ),
-            _ if follow_up => (
-                format!("call-follow-up:{conv}"),
-                "follow_up_needed",
-                &tenant.templates.follow_up_needed,
-            ),
-            _ => (
-                format!("call-recap:{conv}"),
-                "info_recap",
-                &tenant.templates.info_recap,
-            ),
+            .and_then(|n| n.split_whitespace().next());
+        let text = caller_text(tenant, conversation, &facts, first_name);
+        let message = NewMessage {
+            id: text.id,
+            purpose: text.purpose,
+            audience: Audience::Caller,
+            to: phone.clone(),
+            body: text.body,
+            conversation_id: Some(conversation.to_string()),
+            lead_id: Some(lead.id.to_string()),
         };
-        messages.push(
-            outbox::create(
-                deps,
-                NewMessage {
-                    id,
-                    purpose,
-                    audience: Audience::Caller,
-                    to: phone.clone(),
-                    body: render(template, &values),
-                    conversation_id: Some(conv.to_string()),
-                    lead_id: Some(lead.id.to_string()),
-                },
-            )
-            .await?,
-        );
+        texts.push(outbox::create(deps, message).await?);
     }
-    for id in &messages {
+    // Sent inline (the webhook's budget allows it); whatever fails is retried from the queue.
+    for id in &texts {
         outbox::dispatch(deps, tenant, id).await?;
     }
 
-    let lead_id = lead.as_ref().map(|l| l.id.to_string());
-    emit(
-        deps,
-        &format!("call.completed:{conv}"),
-        "call.completed",
-        json!({
-            "conversation_id": conv.as_str(),
-            "agent_id": t.agent_id.as_str(),
-            "ended_at": record.ended_at,
-            "disposition": facts.disposition,
-            "call_successful": record.call_successful,
-            "lead_id": lead_id,
-            "booking_id": facts.booking_id,
-            "hot": facts.hot,
-        }),
-    )
-    .await?;
-    if let Some(lead) = &lead {
-        if lead.opened_here {
-            emit(deps, &format!("lead.created:{}", lead.id), "lead.created", json!({
-                "lead_id": lead.id.as_str(), "conversation_id": conv.as_str(), "channel": "phone", "hot": lead.hot,
-            }))
-            .await?;
-        }
-        if facts.hot {
-            emit(deps, &format!("lead.hot:{}:{conv}", lead.id), "lead.hot", json!({
-                "lead_id": lead.id.as_str(), "conversation_id": conv.as_str(), "urgency": facts.urgency,
-            }))
-            .await?;
-        }
-    }
+    let completed = CallCompleted {
+        conversation_id: conversation.to_string(),
+        agent_id: t.agent_id.to_string(),
+        ended_at: record.ended_at.clone(),
+        disposition: facts.disposition.clone(),
+        call_successful: record.call_successful.clone(),
+        lead_id: record.lead_id.clone(),
+        booking_id: facts.booking_id.clone(),
+        hot: facts.hot,
+    };
+    events::publish(deps, &DomainEvent::CallCompleted(completed)).await?;
 
     if t.has_audio == Some(true)
         && deps.elevenlabs.is_some()
-        && !deps.store.call_has_audio(conv).await?
+        && !deps.store.call_has_audio(conversation).await?
     {
         let job = Job::FetchAudio {
             tenant: deps.config.tenant.to_string(),
-            conversation_id: conv.to_string(),
+            conversation_id: conversation.to_string(),
         };
         deps.queue
             .enqueue(&job, deps.config.audio_fetch_delay)
@@ -569,41 +316,35 @@ async fn on_transcription(
     Ok("completed")
 }
 
-fn caller_values(
-    tenant: &TenantConfig,
-    first_name: Option<String>,
-    service: Option<String>,
-    booking_time: Option<String>,
-) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("business_name", tenant.business.name.clone()),
-        ("first_name", first_name.unwrap_or_else(|| "there".into())),
-        ("service", service.unwrap_or_else(|| "your enquiry".into())),
-        ("booking_time", booking_time.unwrap_or_default()),
-        ("business_phone", tenant.business.phone.international()),
-    ])
-}
-
-fn owner_values(
-    tenant: &TenantConfig,
-    name: Option<&str>,
-    phone: &PhoneNumber,
+/// The caller's contact (by number) and, for an enquiry, their one open lead.
+async fn record_caller(
+    deps: &Deps,
+    t: &Transcription,
     facts: &CallFacts,
-    summary: Option<String>,
-    booking_time: Option<String>,
-) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("business_name", tenant.business.name.clone()),
-        ("caller_name", name.unwrap_or("Unknown caller").to_string()),
-        ("caller_phone", phone.international()),
-        (
-            "service",
-            facts.service.clone().unwrap_or_else(|| "an enquiry".into()),
-        ),
-        ("urgency", facts.urgency.clone().unwrap_or_default()),
-        ("summary", summary.unwrap_or_default()),
-        ("booking_time", booking_time.unwrap_or_default()),
-    ])
+    phone: &PhoneNumber,
+) -> Result<(Option<Contact>, Option<LeadOutcome>), DependencyError> {
+    let now = deps.now();
+    let conversation = &t.conversation_id;
+    let contact = deps
+        .store
+        .upsert_contact(phone, facts.name.as_deref(), "phone", conversation, now)
+        .await?;
+    if !facts.wants_lead {
+        return Ok((Some(contact), None));
+    }
+    let input = LeadInput {
+        area: None,
+        conversation,
+        channel: "phone",
+        name: facts.name.as_deref(),
+        service: facts.service.as_deref(),
+        urgency: facts.urgency.as_deref(),
+        hot: facts.hot,
+        summary: facts.summary.as_deref(),
+        now,
+    };
+    let lead = deps.store.open_or_merge_lead(&contact, &input).await?;
+    Ok((Some(contact), Some(lead)))
 }
 
 /// Stores the transcript exactly as ElevenLabs sent it (masked if the tenant asks).
@@ -667,7 +408,7 @@ fn redact_texts(v: &mut Value) {
 async fn on_audio(deps: &Deps, a: &Audio) -> Result<&'static str, ProcessError> {
     let bytes = a
         .decode()
-        .map_err(|e| DependencyError::new("webhook", "decode", "BadAudio", e.0))?;
+        .map_err(|e| DependencyError::new("webhook", "decode", "BadAudio", e.to_string()))?;
     let key = blobs::keys::audio(&deps.config.tenant, &a.conversation_id);
     let len = bytes.len();
     deps.blobs.put(&key, bytes, "audio/mpeg").await?;
@@ -677,13 +418,14 @@ async fn on_audio(deps: &Deps, a: &Audio) -> Result<&'static str, ProcessError> 
     Ok("audio_stored")
 }
 
+/// A call that never reached the agent: the caller is texted back, the owner alerted.
 async fn on_initiation_failure(
     deps: &Deps,
     tenant: &TenantConfig,
     f: &InitiationFailure,
 ) -> Result<&'static str, ProcessError> {
     let now = deps.now();
-    let conv = &f.conversation_id;
+    let conversation = &f.conversation_id;
     let caller = f
         .external_number()
         .and_then(|n| PhoneNumber::parse(&n, Some(&tenant.business.country)).ok())
@@ -693,11 +435,11 @@ async fn on_initiation_failure(
     if let Some(phone) = &caller {
         let contact = deps
             .store
-            .upsert_contact(phone, None, "phone", conv, now)
+            .upsert_contact(phone, None, "phone", conversation, now)
             .await?;
         let input = LeadInput {
             area: None,
-            conversation: conv,
+            conversation,
             channel: "phone",
             name: None,
             service: None,
@@ -710,9 +452,9 @@ async fn on_initiation_failure(
     }
     let record = CallRecord {
         tenant: deps.config.tenant.to_string(),
-        conversation_id: conv.to_string(),
+        conversation_id: conversation.to_string(),
         agent_id: Some(f.agent_id.to_string()),
-        status: "initiation_failed".into(),
+        status: CallStatus::InitiationFailed,
         caller: caller.as_ref().map(|p| p.to_string()),
         ended_at: now.to_string(),
         disposition: "missed".into(),
@@ -723,59 +465,55 @@ async fn on_initiation_failure(
     };
     deps.store.save_call(&record).await?;
     if let (Some(phone), Some(lead)) = (&caller, &lead) {
-        let values = caller_values(tenant, None, None, None);
+        let values = call::caller_values(tenant, None, None, None);
         let owner = BTreeMap::from([
             ("business_name", tenant.business.name.clone()),
             ("caller_phone", phone.international()),
         ]);
-        let ids = [
-            outbox::create(
-                deps,
-                NewMessage {
-                    id: format!("missed-call:{conv}"),
-                    purpose: "missed_call",
-                    audience: Audience::Caller,
-                    to: phone.clone(),
-                    body: render(&tenant.templates.missed_call, &values),
-                    conversation_id: Some(conv.to_string()),
-                    lead_id: Some(lead.id.to_string()),
-                },
-            )
-            .await?,
-            outbox::create(
-                deps,
-                NewMessage {
-                    id: format!("owner-missed-call:{conv}"),
-                    purpose: "owner_missed_call",
-                    audience: Audience::Owner,
-                    to: tenant.business.owner_phone.clone(),
-                    body: render(&tenant.templates.owner_missed_call, &owner),
-                    conversation_id: Some(conv.to_string()),
-                    lead_id: Some(lead.id.to_string()),
-                },
-            )
-            .await?,
+        let texts = [
+            (
+                format!("missed-call:{conversation}"),
+                "missed_call",
+                Audience::Caller,
+                phone.clone(),
+                render(&tenant.templates.missed_call, &values),
+            ),
+            (
+                format!("owner-missed-call:{conversation}"),
+                "owner_missed_call",
+                Audience::Owner,
+                tenant.business.owner_phone.clone(),
+                render(&tenant.templates.owner_missed_call, &owner),
+            ),
         ];
-        for id in &ids {
-            outbox::dispatch(deps, tenant, id).await?;
+        for (id, purpose, audience, to, body) in texts {
+            let message = NewMessage {
+                id,
+                purpose,
+                audience,
+                to,
+                body,
+                conversation_id: Some(conversation.to_string()),
+                lead_id: Some(lead.id.to_string()),
+            };
+            let id = outbox::create(deps, message).await?;
+            outbox::dispatch(deps, tenant, &id).await?;
         }
     }
-    emit(
-        deps,
-        &format!("call.missed:{conv}"),
-        "call.missed",
-        json!({
-            "conversation_id": conv.as_str(),
-            "failure_reason": record.failure_reason,
-            "lead_id": record.lead_id,
-        }),
-    )
-    .await?;
-    if let Some(lead) = lead.filter(|l| l.opened_here) {
-        emit(deps, &format!("lead.created:{}", lead.id), "lead.created", json!({
-            "lead_id": lead.id.as_str(), "conversation_id": conv.as_str(), "channel": "phone", "hot": false,
-        }))
-        .await?;
+    let missed = CallMissed {
+        conversation_id: conversation.to_string(),
+        failure_reason: record.failure_reason.clone(),
+        lead_id: record.lead_id.clone(),
+    };
+    events::publish(deps, &DomainEvent::CallMissed(missed)).await?;
+    if let Some(lead) = &lead {
+        let news = LeadNews {
+            lead,
+            conversation,
+            channel: "phone",
+            hot: None,
+        };
+        leads::announce(deps, tenant, &news).await?;
     }
     Ok("missed_call")
 }
@@ -799,11 +537,11 @@ async fn on_otel_transcription(
             e.to_string(),
         )
     })?;
-    let body = webhook::transcription_body(&fetched)
-        .map_err(|e| DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.0))?;
-    let PostCallEvent::Transcription(t) = webhook::parse(&body)
-        .map_err(|e| DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.0))?
-    else {
+    let unusable = |e: PayloadError| {
+        DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.to_string())
+    };
+    let body = webhook::transcription_body(&fetched).map_err(unusable)?;
+    let PostCallEvent::Transcription(t) = webhook::parse(&body).map_err(unusable)? else {
         return Ok("otel_unusable");
     };
     if &t.conversation_id != conversation {
@@ -820,34 +558,6 @@ async fn on_otel_transcription(
         .put(&key, body.clone(), "application/json")
         .await?;
     on_transcription(deps, tenant, &t, &body).await
-}
-
-/// Publishes a domain event once: recorded under its id first, marked when published.
-pub async fn emit(
-    deps: &Deps,
-    event_id: &str,
-    detail_type: &str,
-    mut detail: Value,
-) -> Result<(), DependencyError> {
-    let claim = deps
-        .store
-        .claim_event(
-            event_id,
-            detail_type,
-            deps.now(),
-            deps.config.bookkeeping_ttl,
-        )
-        .await?;
-    if claim == EventClaim::Published {
-        return Ok(());
-    }
-    if let Value::Object(map) = &mut detail {
-        map.insert("event_id".into(), json!(event_id));
-        map.insert("tenant".into(), json!(deps.config.tenant.as_str()));
-        map.insert("occurred_at".into(), json!(deps.now().to_string()));
-    }
-    deps.bus.publish(detail_type, &detail).await?;
-    deps.store.mark_event_published(event_id, deps.now()).await
 }
 
 /// The retry queue's `fetch_audio` job: the robust path for audio too large for a webhook.

@@ -13,6 +13,15 @@ pub fn spoken_datetime(at: &Zoned) -> String {
     )
 }
 
+/// "a, b or c".
+pub fn list_words(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 /// "2pm", "2:30pm", "12pm" (noon), "12am" (midnight).
 pub fn spoken_clock(at: &Zoned) -> String {
     let (h, m) = (at.hour(), at.minute());

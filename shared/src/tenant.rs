@@ -199,7 +199,7 @@ const OPT_OUT_WORDS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {field}: {message}")]
-pub struct ConfigError {
+pub struct TenantConfigError {
     pub file: String,
     pub field: String,
     pub message: String,
@@ -207,10 +207,10 @@ pub struct ConfigError {
 
 impl TenantConfig {
     /// Reads and validates `<dir>/business.toml`.
-    pub fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
+    pub fn load_dir(dir: &Path) -> Result<Self, TenantConfigError> {
         let path = dir.join(BUSINESS_FILE);
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+        let text = std::fs::read_to_string(&path).map_err(|e| TenantConfigError {
             file: file.clone(),
             field: "-".into(),
             message: format!("cannot read: {e}"),
@@ -218,13 +218,13 @@ impl TenantConfig {
         Self::from_toml(&text, &file)
     }
 
-    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, TenantConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| {
             let field = e
                 .span()
                 .map(|s| locate(text, s.start))
                 .unwrap_or_else(|| "-".into());
-            ConfigError {
+            TenantConfigError {
                 file: file.into(),
                 field,
                 message: e.message().to_string(),
@@ -234,8 +234,8 @@ impl TenantConfig {
         Ok(config)
     }
 
-    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let fail = |field: &str, message: String| ConfigError {
+    pub fn validate(&self, file: &str) -> Result<(), TenantConfigError> {
+        let fail = |field: &str, message: String| TenantConfigError {
             file: file.into(),
             field: field.into(),
             message,
@@ -355,6 +355,40 @@ impl TenantConfig {
 
     pub fn service(&self, id: &str) -> Option<&ServiceDef> {
         self.services.iter().find(|s| s.id == id)
+    }
+
+    /// A service's name for people, or its id when it has been taken off the list since.
+    pub fn service_name(&self, id: &str) -> String {
+        self.service(id)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// Finds a service by id or by name as said, forgiving case, spacing and a plural "s".
+    pub fn find_service(&self, asked: &str) -> Option<&ServiceDef> {
+        let norm = |s: &str| {
+            s.to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(|w| w.trim_end_matches('s').to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let wanted = norm(asked);
+        self.services
+            .iter()
+            .find(|s| norm(&s.id) == wanted || norm(&s.name) == wanted)
+            .or_else(|| {
+                self.services
+                    .iter()
+                    .find(|s| !wanted.is_empty() && norm(&s.name).contains(&wanted))
+            })
+    }
+
+    /// The services' names, as a list to say ("a, b or c").
+    pub fn service_names(&self) -> String {
+        let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        crate::spoken::list_words(&names)
     }
 
     /// Whether an event from this agent belongs to this business.

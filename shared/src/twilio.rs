@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
 use serde::Deserialize;
 
 #[derive(Clone)]
@@ -216,21 +217,17 @@ impl TwilioClient {
         })
     }
 
-    /// The most recent messages to `to` (newest first): the SID of one with exactly `body`, if
-    /// Twilio has it. Used before re-sending after an answer that left it unclear.
-    pub async fn find_recent(&self, to: &str, body: &str) -> Result<Option<String>, TwilioError> {
+    /// The most recent messages to `to` (newest first): the SID of one that is `ours`, if Twilio
+    /// has it. Used before re-sending after an answer that left it unclear.
+    pub async fn find_recent(
+        &self,
+        to: &str,
+        ours: &OurMessage<'_>,
+    ) -> Result<Option<String>, TwilioError> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
             messages: Vec<Listed>,
-        }
-        #[derive(Deserialize)]
-        struct Listed {
-            sid: String,
-            #[serde(default)]
-            to: Option<String>,
-            #[serde(default)]
-            body: Option<String>,
         }
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
@@ -261,8 +258,61 @@ impl TwilioClient {
         Ok(page
             .messages
             .into_iter()
-            .find(|m| m.body.as_deref() == Some(body) && m.to.as_deref().is_none_or(|t| t == to))
+            .find(|m| m.to.as_deref().is_none_or(|t| t == to) && ours.is(m))
             .map(|m| m.sid))
+    }
+}
+
+/// One message in Twilio's list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Listed {
+    pub sid: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// RFC 2822, as Twilio writes dates.
+    #[serde(default)]
+    pub date_created: Option<String>,
+}
+
+/// How to recognise a message we may already have sent among Twilio's recent ones.
+#[derive(Debug, Clone)]
+pub enum OurMessage<'a> {
+    /// A plain text: the same body.
+    Text(&'a str),
+    /// An approved template: Twilio keeps the text it rendered, which we never saw. Ours when
+    /// every value we filled in is in it and it is no older than our first attempt; when Twilio
+    /// shows no text, its age alone decides (a text is better missed than sent twice).
+    Template {
+        variables: Vec<String>,
+        not_before: Timestamp,
+    },
+}
+
+impl OurMessage<'_> {
+    pub fn is(&self, listed: &Listed) -> bool {
+        match self {
+            Self::Text(body) => listed.body.as_deref() == Some(*body),
+            Self::Template {
+                variables,
+                not_before,
+            } => {
+                let recent = listed
+                    .date_created
+                    .as_deref()
+                    .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
+                    .is_none_or(|created| created.timestamp() >= *not_before);
+                let rendered = match listed.body.as_deref().map(str::trim) {
+                    None | Some("") => true,
+                    Some(text) => variables
+                        .iter()
+                        .filter(|v| !v.trim().is_empty() && v.as_str() != "-")
+                        .all(|v| text.contains(v.as_str())),
+                };
+                recent && rendered
+            }
+        }
     }
 }
 
@@ -313,6 +363,41 @@ mod tests {
             assert_eq!(refused(400, Some(code)).retry(), Retry::Never, "{code}");
         }
         assert_eq!(refused(400, Some(21999)).retry(), Retry::Never);
+    }
+
+    fn listed(body: Option<&str>, date_created: Option<&str>) -> Listed {
+        Listed {
+            sid: "SM1".into(),
+            to: None,
+            body: body.map(str::to_string),
+            date_created: date_created.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_text_is_recognised_by_its_body() {
+        let ours = OurMessage::Text("See you at 10am");
+        assert!(ours.is(&listed(Some("See you at 10am"), None)));
+        assert!(!ours.is(&listed(Some("Something else"), None)));
+    }
+
+    #[test]
+    fn a_template_is_recognised_by_what_we_filled_in_and_its_age() {
+        let ours = OurMessage::Template {
+            variables: vec!["Boiler repair".into(), "Islington".into(), "-".into()],
+            not_before: "2023-08-24T05:00:00Z".parse().unwrap(),
+        };
+        let rendered = "New job: Boiler repair in Islington. Reply to accept.";
+        assert!(ours.is(&listed(
+            Some(rendered),
+            Some("Thu, 24 Aug 2023 05:01:45 +0000")
+        )));
+        assert!(!ours.is(&listed(
+            Some(rendered),
+            Some("Thu, 24 Aug 2023 04:01:45 +0000")
+        )));
+        assert!(!ours.is(&listed(Some("New job: Leak in Camden."), None)));
+        assert!(ours.is(&listed(None, Some("Thu, 24 Aug 2023 05:01:45 +0000"))));
     }
 
     #[test]

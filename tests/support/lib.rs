@@ -19,8 +19,10 @@ use frontdesk::deps::Deps;
 use frontdesk::elevenlabs::signature;
 use frontdesk::local::{self, resources, resources::LocalResources, template::Template};
 use frontdesk::secrets::Secrets;
+use frontdesk::store::bookings::BookingRecord;
 use frontdesk::tenant::TenantConfig;
-use wiremock::MockServer;
+use wiremock::matchers::{basic_auth, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub use frontdesk;
 pub use futures::future::join_all;
@@ -194,7 +196,9 @@ pub struct TestApp {
     /// The secret this app's tools accept.
     pub tool_secret: String,
     /// A queue subscribed to every event on the bus, to see what was published.
-    pub event_tap: Option<String>,
+    event_tap: Mutex<Option<String>>,
+    /// Events read from the tap so far (reading takes them off the queue).
+    events_seen: Mutex<Vec<serde_json::Value>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -289,7 +293,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         sdk,
         http: reqwest::Client::new(),
         tool_secret,
-        event_tap,
+        event_tap: Mutex::new(event_tap),
+        events_seen: Mutex::new(Vec::new()),
     }
 }
 
@@ -376,20 +381,21 @@ impl TestApp {
 
     /// Twilio accepting every text (exactly `expect` of them, when given).
     pub async fn twilio_accepts(&self, expect: Option<u64>) {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, ResponseTemplate};
-        let mock = Mock::given(method("POST"))
-            .and(path(format!(
-                "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
-            )))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(serde_json::json!({"sid": "SMx", "status": "queued"})),
-            );
         match expect {
-            Some(n) => mock.expect(n).mount(&self.twilio).await,
-            None => mock.mount(&self.twilio).await,
+            Some(n) => self.expect_texts(n, twilio_ok()).await,
+            None => self.mount_twilio(twilio_ok()).await,
         }
+    }
+
+    /// Twilio answering Messages creates with `response`, exactly `n` of them (wiremock checks
+    /// the count when the test ends).
+    pub async fn expect_texts(&self, n: u64, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(messages_path()))
+            .respond_with(response)
+            .expect(n)
+            .mount(&self.twilio)
+            .await;
     }
 
     /// The first slot check_availability offers for `service` on `date`.
@@ -410,6 +416,21 @@ impl TestApp {
             .await
     }
 
+    /// Calls a tool as of another time (`x-frontdesk-now`), as a replayed conversation does.
+    pub async fn tool_at(
+        &self,
+        name: &str,
+        now: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let request = self
+            .http
+            .post(format!("{}/tools/{name}", self.address))
+            .header("x-frontdesk-tool-secret", &self.tool_secret)
+            .header("x-frontdesk-now", now);
+        answer_of(request.json(body)).await
+    }
+
     /// POSTs JSON to a path with a given tool secret.
     pub async fn post_with_secret(
         &self,
@@ -417,19 +438,11 @@ impl TestApp {
         secret: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.address))
-            .header("x-frontdesk-tool-secret", secret)
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+            .header("x-frontdesk-tool-secret", secret);
+        answer_of(request.json(body)).await
     }
 
     /// Signs with the current clock and posts.
@@ -544,17 +557,17 @@ impl TestApp {
             .collect()
     }
 
-    /// Detail types of the events published on the bus so far.
+    /// Every event published on the bus so far, as EventBridge delivered it.
     pub async fn published_events(&self) -> Vec<serde_json::Value> {
-        let Some(url) = &self.event_tap else {
+        let Some(url) = self.event_tap.lock().unwrap().clone() else {
             return Vec::new();
         };
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut events = Vec::new();
+        let mut fresh = Vec::new();
         loop {
             let out = sqs
                 .receive_message()
-                .queue_url(url)
+                .queue_url(&url)
                 .max_number_of_messages(10)
                 .send()
                 .await
@@ -564,17 +577,148 @@ impl TestApp {
                 break;
             }
             for m in messages {
-                events.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
+                fresh.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
                 sqs.delete_message()
-                    .queue_url(url)
+                    .queue_url(&url)
                     .receipt_handle(m.receipt_handle.unwrap())
                     .send()
                     .await
                     .unwrap();
             }
         }
-        events
+        let mut seen = self.events_seen.lock().unwrap();
+        seen.extend(fresh);
+        seen.clone()
     }
+
+    /// The event bus goes away (its tap first, as EventBridge wants): publishing fails.
+    pub async fn lose_event_bus(&self) {
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+        let bus = &self.resources.event_bus;
+        events
+            .remove_targets()
+            .rule("tap")
+            .event_bus_name(bus)
+            .ids("tap")
+            .send()
+            .await
+            .unwrap();
+        events
+            .delete_rule()
+            .name("tap")
+            .event_bus_name(bus)
+            .send()
+            .await
+            .unwrap();
+        events.delete_event_bus().name(bus).send().await.unwrap();
+        self.published_events().await; // keep what the old tap saw
+        *self.event_tap.lock().unwrap() = None;
+    }
+
+    /// The event bus (deleted by `create_event_bus: false`) is back, with its tap.
+    pub async fn restore_event_bus(&self) {
+        aws_sdk_eventbridge::Client::new(&self.sdk)
+            .create_event_bus()
+            .name(&self.resources.event_bus)
+            .send()
+            .await
+            .unwrap();
+        let tap = tap_events(&self.sdk, &self.resources.event_bus).await;
+        *self.event_tap.lock().unwrap() = Some(tap);
+    }
+
+    /// The names (detail types) of the events published so far, in order.
+    pub async fn event_kinds(&self) -> Vec<String> {
+        self.published_events()
+            .await
+            .iter()
+            .map(|e| e["detail-type"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    /// How many events of one kind were published.
+    pub async fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.published_events()
+            .await
+            .into_iter()
+            .filter(|e| e["detail-type"] == kind)
+            .map(|e| e["detail"].clone())
+            .collect()
+    }
+
+    /// A booking as the store has it.
+    pub async fn booking(&self, id: &str) -> BookingRecord {
+        self.deps
+            .store
+            .get_booking(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no booking {id}"))
+    }
+
+    /// How many of a booking's cells are locked by it.
+    pub async fn cells_held(&self, id: &str) -> usize {
+        let booking = self.booking(id).await;
+        self.deps.store.cells_held(&booking).await.unwrap()
+    }
+
+    /// Twilio answering every Messages create with `response`.
+    pub async fn mount_twilio(&self, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(messages_path()))
+            .and(basic_auth(TWILIO_SID, TWILIO_TOKEN))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .respond_with(response)
+            .mount(&self.twilio)
+            .await;
+    }
+
+    /// Twilio's recent-messages list for `to`: these bodies, newest first.
+    pub async fn mount_twilio_list(&self, to: &str, bodies: &[&str]) {
+        let messages: Vec<serde_json::Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| serde_json::json!({"sid": format!("SM{i:032}"), "to": to, "body": b, "status": "delivered"}))
+            .collect();
+        Mock::given(method("GET"))
+            .and(path(messages_path()))
+            .and(wiremock::matchers::query_param("To", to))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"messages": messages, "page": 0})),
+            )
+            .mount(&self.twilio)
+            .await;
+    }
+}
+
+/// The status and JSON body (null when not JSON) of a request.
+async fn answer_of(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Twilio's Messages resource for the test account.
+pub fn messages_path() -> String {
+    format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+}
+
+/// Twilio's 201 to a Messages create.
+pub fn twilio_ok() -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(serde_json::json!({
+        "sid": "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "status": "queued",
+    }))
+}
+
+/// Twilio refusing with its legacy error body.
+pub fn twilio_refuses(status: u16, code: u32) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "code": code, "message": "refused", "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status,
+    }))
 }
 
 async fn queue_depth(sdk: &SdkConfig, url: &str) -> usize {

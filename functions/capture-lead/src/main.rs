@@ -1,4 +1,4 @@
-//! capture-lead: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! capture-lead: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

@@ -1,4 +1,4 @@
-//! check-availability: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! check-availability: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

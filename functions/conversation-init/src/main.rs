@@ -1,4 +1,4 @@
-//! conversation-init: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! conversation-init: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

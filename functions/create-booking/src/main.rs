@@ -1,4 +1,4 @@
-//! create-booking: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! create-booking: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

@@ -1,4 +1,4 @@
-//! dispatch-lead: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! dispatch-lead: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

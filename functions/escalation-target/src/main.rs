@@ -1,4 +1,4 @@
-//! escalation-target: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! escalation-target: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

@@ -1,4 +1,4 @@
-//! log-call: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! log-call: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

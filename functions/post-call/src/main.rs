@@ -1,4 +1,4 @@
-//! post-call: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! post-call: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

@@ -1,4 +1,4 @@
-//! upsert-contact: the HTTP routes `frontdesk::http::ROUTES` gives this function.
+//! upsert-contact: the rows of `frontdesk::http::routes()` that name this function.
 
 use frontdesk::{deps::Deps, http, telemetry};
 

@@ -2,6 +2,9 @@
 //! moto (AWS_ENDPOINT_URL), with the retry queue consumed in-process; `frontdesk-local sign FILE`
 //! prints an ElevenLabs-Signature for a body, signed with the local webhook secret.
 //!
+//! Local only, for replaying a business as of a day: `FRONTDESK_NOW` (RFC 3339) starts the
+//! server's clock there, and a request's `x-frontdesk-now` header sets its own.
+//!
 //! `make dev` and `make send` call these; see the README.
 
 use std::collections::{BTreeMap, HashSet};
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
-use frontdesk::clock::{Clock, SystemClock};
+use frontdesk::clock::{Clock, ShiftedClock, SystemClock};
 use frontdesk::config::AppConfig;
 use frontdesk::deps::Deps;
 use frontdesk::elevenlabs::signature;
@@ -90,11 +93,28 @@ fn sign(file: &Path) -> Result<(), Error> {
     let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let secrets = local_secrets()?;
     let secret = &secrets["ELEVENLABS_WEBHOOK_SECRET"];
-    println!(
-        "{}",
-        signature::sign(&body, secret.as_bytes(), SystemClock.now())
-    );
+    // Signed at the time the server runs at, so a server started with FRONTDESK_NOW accepts it.
+    let now = local_clock()?.now();
+    println!("{}", signature::sign(&body, secret.as_bytes(), now));
     Ok(())
+}
+
+/// The wall clock, or with `FRONTDESK_NOW` one that starts at that time and runs on.
+fn local_clock() -> Result<Arc<dyn Clock>, Error> {
+    match std::env::var("FRONTDESK_NOW")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => Ok(Arc::new(SystemClock)),
+        Some(raw) => {
+            let start: jiff::Timestamp = raw.trim().parse().map_err(|_| {
+                format!(
+                    "FRONTDESK_NOW={raw:?} is not an RFC 3339 time such as 2026-03-27T08:00:00Z"
+                )
+            })?;
+            Ok(Arc::new(ShiftedClock::starting_at(start)))
+        }
+    }
 }
 
 /// Validates prompts/<tenant>/ and writes it as the tenant's configuration item into `table`
@@ -116,12 +136,20 @@ async fn serve() -> Result<(), Error> {
     frontdesk::telemetry::init();
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local AWS (moto); run `make dev`")?;
-    let tenant = std::env::var("FRONTDESK_TENANT_ID").unwrap_or_else(|_| "demo".into());
+    // Any tenant folder; its id is the folder's name unless FRONTDESK_TENANT_ID says otherwise.
+    let prompts =
+        PathBuf::from(std::env::var("FRONTDESK_PROMPTS").unwrap_or_else(|_| "prompts/demo".into()));
+    let tenant = match std::env::var("FRONTDESK_TENANT_ID") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => prompts
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("{} is not a tenant folder", prompts.display()))?,
+    };
+    frontdesk::ids::TenantId::parse(&tenant)
+        .map_err(|e| format!("tenant id {tenant:?} (from {}): {e}", prompts.display()))?;
     let template_path = PathBuf::from(
         std::env::var("FRONTDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into()),
-    );
-    let prompts = PathBuf::from(
-        std::env::var("FRONTDESK_PROMPTS").unwrap_or_else(|_| format!("prompts/{tenant}")),
     );
     let addr = std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
 
@@ -147,7 +175,7 @@ async fn serve() -> Result<(), Error> {
     env.remove("FRONTDESK_SECRETS_ARN");
     let config = AppConfig::from_lookup(|k| env.get(k).cloned())?;
     let secrets = Secrets::from_lookup(|k| secrets_map.get(k).cloned());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = local_clock()?;
     let deps = Arc::new(Deps::build(config, &sdk, secrets.clone(), clock)?);
 
     let business = TenantConfig::load_dir(&prompts)?;
@@ -163,7 +191,7 @@ async fn serve() -> Result<(), Error> {
         &endpoint,
         &template,
         &made,
-        &tenant,
+        (&tenant, &prompts),
         &business,
         &secrets,
         &secrets_map,
@@ -188,14 +216,15 @@ fn print_banner(
     endpoint: &str,
     template: &Template,
     made: &resources::LocalResources,
-    tenant: &str,
+    (tenant, folder): (&str, &Path),
     business: &TenantConfig,
     secrets: &Secrets,
     values: &BTreeMap<String, String>,
 ) {
     println!(
-        "\nFrontdesk is running locally for tenant '{tenant}' ({})\n",
-        business.business.name
+        "\nFrontdesk is running locally for tenant '{tenant}' ({}), from {}\n",
+        business.business.name,
+        folder.display()
     );
     println!("Routes (from template.yaml) on http://{addr}:");
     for r in template.routes() {
@@ -211,7 +240,7 @@ fn print_banner(
     println!("  retry queue {}", made.retry_queue_url);
     println!("  dead letter {}", made.dead_letter_queue_url);
     println!("  event bus   {}", made.event_bus);
-    println!("\nDemo tenant's local secrets ({SECRETS_FILE}; never used in AWS):");
+    println!("\nLocal secrets ({SECRETS_FILE}; never used in AWS):");
     for name in frontdesk::secrets::NAMES {
         match values.get(*name) {
             Some(v) => println!("  {name}={v}"),
@@ -227,7 +256,21 @@ fn print_banner(
                 .unwrap_or_else(|_| "https://api.twilio.com".into())
         );
     }
+    println!(
+        "\nClock: {} (FRONTDESK_NOW moves it for the whole server; an x-frontdesk-now header moves it for one request; local only)",
+        clock_line()
+    );
     println!("\nTry it:  make send EVENT=events/webhooks/post_call_transcription.json\n");
+}
+
+fn clock_line() -> String {
+    match std::env::var("FRONTDESK_NOW")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(start) => format!("started at {start} and running"),
+        None => "the wall clock".into(),
+    }
 }
 
 /// Prints texts recorded instead of sent, so the flow can be watched. Local only: the Lambda

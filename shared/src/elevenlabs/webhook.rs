@@ -62,9 +62,22 @@ impl PostCallEvent {
     }
 }
 
+/// A field of the payload that is missing or wrong, by its path (`data.metadata`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PayloadError(pub String);
+#[error("{field}: {message}")]
+pub struct PayloadError {
+    pub field: String,
+    pub message: String,
+}
+
+impl PayloadError {
+    fn at(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -85,7 +98,7 @@ pub fn parse(raw: &[u8]) -> Result<PostCallEvent, PayloadError> {
     }
     let data = envelope
         .data
-        .ok_or_else(|| PayloadError("data: missing".into()))?;
+        .ok_or_else(|| PayloadError::at("data", "missing"))?;
     Ok(match envelope.kind.as_str() {
         TRANSCRIPTION => PostCallEvent::Transcription(Box::new(from_value(data)?)),
         AUDIO => {
@@ -102,7 +115,7 @@ pub fn parse(raw: &[u8]) -> Result<PostCallEvent, PayloadError> {
 /// the transcription webhook's `data`) into a transcription webhook body.
 pub fn transcription_body(conversation: &[u8]) -> Result<Vec<u8>, PayloadError> {
     let data: Value = serde_json::from_slice(conversation)
-        .map_err(|e| PayloadError(format!("conversation: {e}")))?;
+        .map_err(|e| PayloadError::at("conversation", e.to_string()))?;
     Ok(serde_json::json!({ "type": TRANSCRIPTION, "data": data })
         .to_string()
         .into_bytes())
@@ -126,7 +139,17 @@ fn describe<E: std::fmt::Display>(prefix: &str, e: serde_path_to_error::Error<E>
         (false, _) if root => prefix.to_string(),
         (false, p) => format!("{prefix}.{p}"),
     };
-    PayloadError(format!("{at}: {}", e.into_inner()))
+    let message = e.into_inner().to_string();
+    // Serde reports a missing field at its parent: name the field itself.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match missing {
+        Some(name) if at == "body" => PayloadError::at(name, message.clone()),
+        Some(name) => PayloadError::at(&format!("{at}.{name}"), message.clone()),
+        None => PayloadError::at(&at, message),
+    }
 }
 
 /// `null` and absent both mean empty.
@@ -146,7 +169,7 @@ pub struct Transcription {
     pub status: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub transcript: Vec<Turn>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// When the call started and how long it took: the call record needs both.
     pub metadata: Metadata,
     #[serde(default)]
     pub analysis: Option<Analysis>,
@@ -191,12 +214,10 @@ pub struct ToolResult {
     pub is_error: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct Metadata {
-    #[serde(default)]
-    pub start_time_unix_secs: Option<i64>,
-    #[serde(default)]
-    pub call_duration_secs: Option<f64>,
+    pub start_time_unix_secs: i64,
+    pub call_duration_secs: f64,
     /// Credits, not money.
     #[serde(default)]
     pub cost: Option<f64>,
@@ -275,7 +296,7 @@ impl Audio {
     pub fn decode(&self) -> Result<Vec<u8>, PayloadError> {
         base64::engine::general_purpose::STANDARD
             .decode(self.full_audio.trim())
-            .map_err(|_| PayloadError("data.full_audio: not valid base64".into()))
+            .map_err(|_| PayloadError::at("data.full_audio", "not valid base64"))
     }
 }
 
@@ -413,23 +434,34 @@ mod tests {
     fn errors_name_the_field() {
         let err = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","metadata":{"call_duration_secs":"long"}}}"#).unwrap_err();
         assert!(
-            err.0.starts_with("data.metadata.call_duration_secs"),
+            err.to_string()
+                .starts_with("data.metadata.call_duration_secs"),
             "{err}"
         );
         let err =
             parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a"}}"#).unwrap_err();
-        assert!(err.0.contains("conversation_id"), "{err}");
+        assert!(err.to_string().contains("conversation_id"), "{err}");
         let err = parse(b"{not json").unwrap_err();
-        assert!(err.0.starts_with("body"), "{err}");
+        assert_eq!(err.field, "body", "{err}");
         let err = parse(br#"{"type":"post_call_audio","data":{"agent_id":"a","conversation_id":"c","full_audio":"***"}}"#).unwrap_err();
-        assert!(err.0.contains("full_audio"), "{err}");
+        assert_eq!(err.field, "data.full_audio", "{err}");
         let err = parse(br#"{"type":"post_call_audio","data":{"agent_id":"a","conversation_id":"bad/id","full_audio":""}}"#).unwrap_err();
-        assert!(err.0.contains("conversation_id"), "{err}");
+        assert!(err.to_string().contains("conversation_id"), "{err}");
+    }
+
+    #[test]
+    fn a_transcription_without_the_metadata_the_call_record_needs_names_it() {
+        let err = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","transcript":[]}}"#).unwrap_err();
+        assert_eq!(err.field, "data.metadata", "{err}");
+        let err = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","metadata":null}}"#).unwrap_err();
+        assert_eq!(err.field, "data.metadata", "{err}");
+        let err = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","metadata":{"call_duration_secs":30}}}"#).unwrap_err();
+        assert_eq!(err.field, "data.metadata.start_time_unix_secs", "{err}");
     }
 
     #[test]
     fn nulls_where_lists_are_expected_are_empty_lists() {
-        let e = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","transcript":[{"role":"agent","message":null,"tool_calls":null,"tool_results":null}],"metadata":null,"analysis":{"data_collection_results":null,"evaluation_criteria_results":null}}}"#).unwrap();
+        let e = parse(br#"{"type":"post_call_transcription","data":{"agent_id":"a","conversation_id":"c","transcript":[{"role":"agent","message":null,"tool_calls":null,"tool_results":null}],"metadata":{"start_time_unix_secs":1,"call_duration_secs":2},"analysis":{"data_collection_results":null,"evaluation_criteria_results":null}}}"#).unwrap();
         let PostCallEvent::Transcription(t) = e else {
             panic!()
         };

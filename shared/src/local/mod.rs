@@ -13,7 +13,8 @@ use axum::Router;
 use crate::deps::Deps;
 use crate::http;
 
-/// Every HTTP function's routes on one router, at the paths template.yaml gives them.
+/// Every HTTP function's routes on one router, at the paths template.yaml gives them. Locally
+/// a request may set the time it runs at (`x-frontdesk-now`).
 pub fn all_routes(deps: Arc<Deps>) -> Router {
-    http::all_routes(deps)
+    http::all_routes(deps, http::RequestClock::Honoured)
 }

@@ -3,13 +3,13 @@
 //! (buffers included), each only if absent. Two bookings that share a cell cannot both commit,
 //! however many arrive at once; no read-then-write can beat that.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{from_value, keys, n, s, string, AttributeMap, Store};
+use super::{
+    build_err, failed_at, from_value, in_conflict, keys, n, s, string, AttributeMap, Store,
+};
 use crate::error::DependencyError;
 
 /// DynamoDB's limit of items in one transaction, less the booking, its idempotency record and
@@ -27,8 +27,7 @@ pub struct BookingRecord {
     pub end: String,
     /// The lock cells held (UTC cell starts), buffers included.
     pub cells: Vec<String>,
-    /// `confirmed`, `held` or `pending` (all busy), or `cancelled`.
-    pub status: String,
+    pub status: BookingStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,9 +37,37 @@ pub struct BookingRecord {
     /// For the technician (access, parking, the fault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// Where the booking was before its last move (UTC, RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_start: Option<String>,
     pub version: u32,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Holds its cells.
+    Confirmed,
+    /// Its cells are free again; the record stays for the customer's history.
+    Cancelled,
+}
+
+impl BookingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl BookingRecord {
+    /// When the service starts.
+    pub fn start_time(&self) -> Timestamp {
+        self.start.parse().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,10 +97,6 @@ fn cell_lock(tenant: &crate::ids::TenantId, resource: &str, cell: &str) -> (Stri
     )
 }
 
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> DependencyError {
-    DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
-}
-
 /// Locks outlive their booking by a day, then DynamoDB's TTL clears them.
 fn lock_expiry(booking: &BookingRecord, now: Timestamp) -> i64 {
     let end = booking
@@ -82,34 +105,6 @@ fn lock_expiry(booking: &BookingRecord, now: Timestamp) -> i64 {
         .map(|t| t.as_second())
         .unwrap_or(now.as_second());
     end + 86_400
-}
-
-type TransactError = aws_sdk_dynamodb::error::SdkError<
-    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    aws_sdk_dynamodb::config::http::HttpResponse,
->;
-
-/// Per-item reasons when a transaction was cancelled; `None` for any other failure.
-pub(super) fn cancellation_reasons(e: &TransactError) -> Option<Vec<CancellationReason>> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match e.as_service_error()? {
-        E::TransactionCanceledException(t) => Some(t.cancellation_reasons().to_vec()),
-        _ => None,
-    }
-}
-
-pub(super) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
-    reasons
-        .get(index)
-        .and_then(|r| r.code())
-        .is_some_and(|c| c == "ConditionalCheckFailed")
-}
-
-/// Whether a transaction was cancelled because another one was touching the same items.
-pub(super) fn in_conflict(reasons: &[CancellationReason]) -> bool {
-    reasons
-        .iter()
-        .any(|r| r.code() == Some("TransactionConflict"))
 }
 
 impl Store {
@@ -228,29 +223,18 @@ impl Store {
         if let Some(put) = self.customer_entry(booking)? {
             items.push(put);
         }
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Booked::Created),
-            Err(e) => {
-                let Some(reasons) = cancellation_reasons(&e) else {
-                    return Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e));
-                };
-                if failed_at(&reasons, 1) || reasons.is_empty() {
-                    // The key was used before (or we cannot tell): the first result wins.
-                    if let Some(item) = self.get((ipk, isk), "GetItem").await? {
-                        if let Some(id) = string(&item, "booking_id") {
-                            return Ok(Booked::AlreadyDone { booking_id: id });
-                        }
-                    }
+        let Err(reasons) = self.transact(items).await? else {
+            return Ok(Booked::Created);
+        };
+        if failed_at(&reasons, 1) || reasons.is_empty() {
+            // The key was used before (or we cannot tell): the first result wins.
+            if let Some(item) = self.get((ipk, isk), "GetItem").await? {
+                if let Some(id) = string(&item, "booking_id") {
+                    return Ok(Booked::AlreadyDone { booking_id: id });
                 }
-                Ok(Booked::Conflict)
             }
         }
+        Ok(Booked::Conflict)
     }
 
     pub async fn get_booking(
@@ -277,7 +261,7 @@ impl Store {
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
             .update_expression(
-                "SET #start = :start, #end = :end, cells = :cells, #resource = :resource, version = :next, updated_at = :now, GSI1SK = :sort",
+                "SET #start = :start, #end = :end, cells = :cells, #resource = :resource, previous_start = :previous, version = :next, updated_at = :now, GSI1SK = :sort",
             )
             .condition_expression("version = :seen AND #status <> :cancelled")
             .expression_attribute_names("#start", "start")
@@ -288,9 +272,10 @@ impl Store {
             .expression_attribute_values(":end", s(&moved.end))
             .expression_attribute_values(":cells", AttributeValue::L(moved.cells.iter().map(s).collect()))
             .expression_attribute_values(":resource", s(&moved.resource))
+            .expression_attribute_values(":previous", s(&current.start))
             .expression_attribute_values(":next", n(current.version + 1))
             .expression_attribute_values(":seen", n(current.version))
-            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":sort", s(format!("{}#{}", moved.start, current.booking_id)))
             .build()
@@ -311,26 +296,13 @@ impl Store {
         if let Some(put) = self.customer_entry(moved)? {
             items.push(put);
         }
-        match self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Moved::Moved),
-            Err(e) if cancellation_reasons(&e).is_some() => {
-                let reasons = cancellation_reasons(&e).unwrap_or_default();
-                // A conflicting transaction in flight (another move of this booking) is not
-                // a taken slot: read the booking again and decide then.
-                Ok(if failed_at(&reasons, 0) || in_conflict(&reasons) {
-                    Moved::Stale
-                } else {
-                    Moved::Conflict
-                })
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
-        }
+        Ok(match self.transact(items).await? {
+            Ok(()) => Moved::Moved,
+            // A conflicting transaction in flight (another move of this booking) is not a
+            // taken slot: read the booking again and decide then.
+            Err(reasons) if failed_at(&reasons, 0) || in_conflict(&reasons) => Moved::Stale,
+            Err(_) => Moved::Conflict,
+        })
     }
 
     /// Cancels a booking and frees its cells, in one transaction. False if it was already
@@ -348,7 +320,7 @@ impl Store {
             .update_expression("SET #status = :cancelled, version = :next, updated_at = :now REMOVE GSI1PK, GSI1SK")
             .condition_expression("version = :seen AND #status <> :cancelled")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
             .expression_attribute_values(":next", n(current.version + 1))
             .expression_attribute_values(":seen", n(current.version))
             .expression_attribute_values(":now", s(now.to_string()))
@@ -368,22 +340,29 @@ impl Store {
                 .map_err(build_err)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        match self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    /// How many of a booking's cells its lock items hold (all of them, for a confirmed booking
+    /// whose writes committed; none once it is cancelled). A consistency check, in one
+    /// BatchGetItem: a booking has at most [`MAX_CELLS`] cells.
+    pub async fn cells_held(&self, booking: &BookingRecord) -> Result<usize, DependencyError> {
+        if booking.cells.is_empty() {
+            return Ok(0);
         }
+        let locks = self
+            .get_many(
+                booking
+                    .cells
+                    .iter()
+                    .map(|cell| cell_lock(self.tenant(), &booking.resource, cell)),
+            )
+            .await?;
+        let held = locks
+            .iter()
+            .filter(|lock| string(lock, "booking_id").as_deref() == Some(&booking.booking_id))
+            .count();
+        Ok(held)
     }
 
     /// Active bookings starting in `[from, to)`, earliest first (for availability).
@@ -410,7 +389,7 @@ impl Store {
                 .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
             for item in page.items.unwrap_or_default() {
                 let b: BookingRecord = from_value(AttributeValue::M(item))?;
-                if b.status != "cancelled" {
+                if b.status != BookingStatus::Cancelled {
                     out.push(b);
                 }
             }

@@ -15,8 +15,7 @@ pub struct CallRecord {
     pub conversation_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
-    /// `completed` or `initiation_failed` (a missed call).
-    pub status: String,
+    pub status: CallStatus,
     /// The other party in E.164, when known and valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
@@ -58,6 +57,16 @@ pub struct CallRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// The agent answered; the transcript was processed.
+    #[default]
+    Completed,
+    /// The call never reached the agent (busy, no answer): a missed call.
+    InitiationFailed,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

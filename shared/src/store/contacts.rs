@@ -1,11 +1,11 @@
 //! Contacts (one per person, keyed by E.164 number across phone, SMS and WhatsApp) and leads
 //! (one open lead per person: later enquiries merge into it).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{self as ddb, AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{boolean, is_condition_failed, keys, s, string, Item, SetClause, Store};
+use super::{boolean, build_err, keys, s, string, Item, SetClause, Store, Update, Values};
 use crate::error::DependencyError;
 use crate::ids::{ConversationId, LeadId};
 use crate::phone::PhoneNumber;
@@ -128,45 +128,24 @@ impl Store {
                 (None, _) => &mut set,
             };
         }
-        let (expression, names, mut values) = set.into_parts();
-        values.insert(":channel".into(), string_set(channel));
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(format!("{expression} ADD channels :channel"))
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
+        let save = Update::set((pk, sk), set)
+            .then("ADD channels :channel")
+            .value(":channel", string_set(channel))
+            .returning_new();
+        let saved = self.update(save).await?.unwrap_or_default();
         if let Some(email) = details.email {
             // The first number an address was given with keeps it.
             let (epk, esk) = keys::contact_email(self.tenant(), email);
-            let out = self
-                .client()
-                .put_item()
-                .table_name(self.table())
-                .item(keys::PK, s(epk))
-                .item(keys::SK, s(esk))
-                .item("phone", s(phone.as_str()))
-                .condition_expression("attribute_not_exists(PK) OR phone = :p")
-                .expression_attribute_values(":p", s(phone.as_str()))
-                .send()
-                .await;
-            match out {
-                Ok(_) => {}
-                Err(e) if is_condition_failed(&e) => {}
-                Err(e) => return Err(DependencyError::aws("dynamodb", "PutItem", &e)),
-            }
+            let entry = Item::from([
+                (keys::PK.to_string(), s(epk)),
+                (keys::SK.to_string(), s(esk)),
+                ("phone".to_string(), s(phone.as_str())),
+            ]);
+            let values = Values::from([(":p".to_string(), s(phone.as_str()))]);
+            self.put_if(entry, "attribute_not_exists(PK) OR phone = :p", values)
+                .await?;
         }
-        Ok(Contact::from_item(
-            phone,
-            &out.attributes.unwrap_or_default(),
-        ))
+        Ok(Contact::from_item(phone, &saved))
     }
 
     /// The number of the contact who gave this e-mail address, if any.
@@ -312,39 +291,20 @@ impl Store {
             // A lead never cools down by itself: only a person closes it.
             set.set("hot", AttributeValue::Bool(true));
         }
-        let (expression, mut names, mut values) = set.into_parts();
-        names.insert("#status".into(), "lead_status".into());
-        values.insert(":open".into(), s(OPEN));
-        values.insert(":conv".into(), string_set(input.conversation.as_str()));
-        values.insert(":channel".into(), string_set(input.channel));
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(format!(
-                "{expression} ADD conversations :conv, channels :channel"
-            ))
-            .condition_expression("attribute_exists(PK) AND #status = :open")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                Ok(Some(LeadOutcome {
-                    id: id.clone(),
-                    opened_here: string(&item, "origin_conversation").as_deref()
-                        == Some(input.conversation.as_str()),
-                    hot: boolean(&item, "hot"),
-                }))
-            }
-            Err(e) if is_condition_failed(&e) => Ok(None),
-            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
-        }
+        let merge = Update::set((pk, sk), set)
+            .then("ADD conversations :conv, channels :channel")
+            .only_if("attribute_exists(PK) AND #status = :open")
+            .name("#status", "lead_status")
+            .value(":open", s(OPEN))
+            .value(":conv", string_set(input.conversation.as_str()))
+            .value(":channel", string_set(input.channel))
+            .returning_new();
+        Ok(self.update(merge).await?.map(|item| LeadOutcome {
+            id: id.clone(),
+            opened_here: string(&item, "origin_conversation").as_deref()
+                == Some(input.conversation.as_str()),
+            hot: boolean(&item, "hot"),
+        }))
     }
 
     /// Opens a lead for this conversation. `None` if the contact got another open lead first.
@@ -386,45 +346,26 @@ impl Store {
             }
         }
         let (cpk, csk) = keys::contact(self.tenant(), &contact.phone);
-        let claim = Update::builder()
+        let claim = ddb::Update::builder()
             .table_name(self.table())
             .key(keys::PK, s(cpk))
             .key(keys::SK, s(csk))
             .update_expression("SET open_lead_id = :id")
             .condition_expression("attribute_exists(PK) AND (attribute_not_exists(open_lead_id) OR open_lead_id = :id)")
             .expression_attribute_values(":id", s(id.as_str()));
-        let build = |e: aws_sdk_dynamodb::error::BuildError| {
-            DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
-        };
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(lead.build().map_err(build)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(claim.build().map_err(build)?)
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Some(LeadOutcome {
-                id,
-                opened_here: true,
-                hot: input.hot,
-            })),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
-        }
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(lead.build().map_err(build_err)?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(claim.build().map_err(build_err)?)
+                .build(),
+        ];
+        Ok(self.transact(items).await?.ok().map(|()| LeadOutcome {
+            id,
+            opened_here: true,
+            hot: input.hot,
+        }))
     }
 
     async fn clear_open_lead(
@@ -432,23 +373,10 @@ impl Store {
         phone: &PhoneNumber,
         id: &LeadId,
     ) -> Result<(), DependencyError> {
-        let (pk, sk) = keys::contact(self.tenant(), phone);
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("REMOVE open_lead_id")
-            .condition_expression("open_lead_id = :id")
-            .expression_attribute_values(":id", s(id.as_str()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
-        }
+        let clear = Update::new(keys::contact(self.tenant(), phone), "REMOVE open_lead_id")
+            .only_if("open_lead_id = :id")
+            .value(":id", s(id.as_str()));
+        self.update(clear).await.map(|_| ())
     }
 
     pub async fn get_lead(&self, id: &LeadId) -> Result<Option<Item>, DependencyError> {

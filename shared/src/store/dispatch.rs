@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 
-use super::{keys, n, number, s, string, Store};
+use super::{build_err, failed_at, keys, n, number, s, string, Store};
 use crate::dispatch::Load;
 use crate::error::DependencyError;
 use crate::ids::LeadId;
@@ -25,10 +25,6 @@ pub enum Claim {
 
 /// Day counters are kept a few days (TTL), long enough for any local day to be over.
 const DAY_COUNTER_SECS: i64 = 3 * 86_400;
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> DependencyError {
-    DependencyError::new("dynamodb", "TransactWriteItems", "Build", e.to_string())
-}
 
 impl Store {
     /// Today's load of each provider (`day` is the local date), in one BatchGetItem.
@@ -57,50 +53,21 @@ impl Store {
         day: &str,
         loads: &mut HashMap<String, Load>,
     ) -> Result<(), DependencyError> {
-        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
-        for p in providers {
-            for (pk, sk) in [
+        let wanted = providers.iter().flat_map(|p| {
+            [
                 keys::provider_day(self.tenant(), p, day),
                 keys::provider_last(self.tenant(), p),
-            ] {
-                wanted = wanted.keys(HashMap::from([
-                    (keys::PK.to_string(), s(pk)),
-                    (keys::SK.to_string(), s(sk)),
-                ]));
-            }
-        }
-        let mut request = Some(HashMap::from([(
-            self.table().to_string(),
-            wanted.build().map_err(build_err)?,
-        )]));
-        // A few providers: one round, plus a retry of anything DynamoDB left unprocessed.
-        for _ in 0..3 {
-            let Some(items) = request.take().filter(|r| !r.is_empty()) else {
-                break;
+            ]
+        });
+        for item in self.get_many(wanted).await? {
+            let Some(provider) = string(&item, "provider") else {
+                continue;
             };
-            let out = self
-                .client()
-                .batch_get_item()
-                .set_request_items(Some(items))
-                .send()
-                .await
-                .map_err(|e| DependencyError::aws("dynamodb", "BatchGetItem", &e))?;
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(self.table())
-                .unwrap_or_default()
-            {
-                let Some(provider) = string(&item, "provider") else {
-                    continue;
-                };
-                let load = loads.entry(provider).or_default();
-                match string(&item, keys::SK).as_deref() {
-                    Some("LAST") => load.last_at = string(&item, "last_at"),
-                    _ => load.today = number(&item, "dispatched").unwrap_or(0) as u32,
-                }
+            let load = loads.entry(provider).or_default();
+            match string(&item, keys::SK).as_deref() {
+                Some("LAST") => load.last_at = string(&item, "last_at"),
+                _ => load.today = number(&item, "dispatched").unwrap_or(0) as u32,
             }
-            request = out.unprocessed_keys;
         }
         Ok(())
     }
@@ -152,24 +119,17 @@ impl Store {
             .expression_attribute_values(":now", s(now.to_string()))
             .build()
             .map_err(build_err)?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .transact_items(TransactWriteItem::builder().update(last).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e) => match super::bookings::cancellation_reasons(&e) {
-                Some(reasons) if super::bookings::failed_at(&reasons, 0) => Ok(Claim::LeadTaken),
-                Some(reasons) if super::bookings::failed_at(&reasons, 1) => Ok(Claim::ProviderFull),
-                // Cancelled because another transaction was in flight: the lead may or may not
-                // be taken now, so the caller looks again.
-                Some(_) => Ok(Claim::Conflict),
-                None => Err(DependencyError::aws("dynamodb", "TransactWriteItems", &e)),
-            },
-        }
+        let items = [mark, count, last]
+            .into_iter()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        Ok(match self.transact(items).await? {
+            Ok(()) => Claim::Claimed,
+            Err(reasons) if failed_at(&reasons, 0) => Claim::LeadTaken,
+            Err(reasons) if failed_at(&reasons, 1) => Claim::ProviderFull,
+            // Cancelled because another transaction was in flight: the lead may or may not be
+            // taken now, so the caller looks again.
+            Err(_) => Claim::Conflict,
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{is_condition_failed, keys, n, s, string, Store};
+use super::{keys, n, s, string, Created, Item, Store, Update};
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 
@@ -40,35 +40,22 @@ impl Store {
         ttl: std::time::Duration,
     ) -> Result<Claim, DependencyError> {
         let (pk, sk) = keys::inbox(self.tenant(), conversation, event_type);
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item(keys::PK, s(&pk))
-            .item(keys::SK, s(&sk))
-            .item("state", s(RECEIVED))
-            .item("raw_key", s(raw_key))
-            .item("received_at", s(now.to_string()))
-            .item(
-                keys::TTL_ATTRIBUTE,
+        let item = Item::from([
+            (keys::PK.to_string(), s(pk)),
+            (keys::SK.to_string(), s(sk)),
+            ("state".to_string(), s(RECEIVED)),
+            ("raw_key".to_string(), s(raw_key)),
+            ("received_at".to_string(), s(now.to_string())),
+            (
+                keys::TTL_ATTRIBUTE.to_string(),
                 n(now.as_second() + ttl.as_secs() as i64),
-            )
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Claim::New),
-            Err(e) if is_condition_failed(&e) => {
-                let item = self.get((pk, sk), "GetItem").await?;
-                Ok(
-                    match item.as_ref().and_then(|i| string(i, "state")).as_deref() {
-                        Some(DONE) => Claim::Done,
-                        _ => Claim::Pending,
-                    },
-                )
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
-        }
+            ),
+        ]);
+        Ok(match self.put_new_or_read(item).await? {
+            Created::New => Claim::New,
+            Created::Existing(item) if is_done(item.as_ref()) => Claim::Done,
+            Created::Existing(_) => Claim::Pending,
+        })
     }
 
     /// Takes the processing lease for `lease_secs`, unless it is held or the work is done.
@@ -79,36 +66,22 @@ impl Store {
         now: Timestamp,
         lease_secs: i64,
     ) -> Result<Lease, DependencyError> {
-        let (pk, sk) = keys::inbox(self.tenant(), conversation, event_type);
-        let update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(&pk))
-            .key(keys::SK, s(&sk))
-            .update_expression("SET lease_until = :until ADD attempts :one")
-            .condition_expression(
-                "attribute_exists(PK) AND #state <> :done AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":until", n(now.as_second() + lease_secs))
-            .expression_attribute_values(":now", n(now.as_second()))
-            .expression_attribute_values(":done", s(DONE))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        match update {
-            Ok(_) => Ok(Lease::Acquired),
-            Err(e) if is_condition_failed(&e) => {
-                let item = self.get((pk, sk), "GetItem").await?;
-                Ok(match item {
-                    None => Lease::Missing,
-                    Some(i) if string(&i, "state").as_deref() == Some(DONE) => Lease::Done,
-                    Some(_) => Lease::Busy,
-                })
-            }
-            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
+        let key = keys::inbox(self.tenant(), conversation, event_type);
+        let lease = Update::new(key.clone(), "SET lease_until = :until ADD attempts :one")
+            .only_if("attribute_exists(PK) AND #state <> :done AND (attribute_not_exists(lease_until) OR lease_until < :now)")
+            .name("#state", "state")
+            .value(":until", n(now.as_second() + lease_secs))
+            .value(":now", n(now.as_second()))
+            .value(":done", s(DONE))
+            .value(":one", n(1));
+        if self.update(lease).await?.is_some() {
+            return Ok(Lease::Acquired);
         }
+        Ok(match self.get(key, "GetItem").await? {
+            None => Lease::Missing,
+            Some(i) if is_done(Some(&i)) => Lease::Done,
+            Some(_) => Lease::Busy,
+        })
     }
 
     /// Gives the lease back after a failure, so a retry need not wait for it to expire.
@@ -117,24 +90,9 @@ impl Store {
         conversation: &ConversationId,
         event_type: &str,
     ) -> Result<(), DependencyError> {
-        let (pk, sk) = keys::inbox(self.tenant(), conversation, event_type);
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("REMOVE lease_until")
-            .condition_expression("attribute_exists(PK)")
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_condition_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(DependencyError::aws("dynamodb", "UpdateItem", &e))
-                }
-            })
+        let key = keys::inbox(self.tenant(), conversation, event_type);
+        let release = Update::new(key, "REMOVE lease_until").only_if("attribute_exists(PK)");
+        self.update(release).await.map(|_| ())
     }
 
     pub async fn finish_inbox(
@@ -144,23 +102,16 @@ impl Store {
         outcome: &str,
         now: Timestamp,
     ) -> Result<(), DependencyError> {
-        let (pk, sk) = keys::inbox(self.tenant(), conversation, event_type);
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(
-                "SET #state = :done, outcome = :outcome, done_at = :now REMOVE lease_until",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":done", s(DONE))
-            .expression_attribute_values(":outcome", s(outcome))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        let key = keys::inbox(self.tenant(), conversation, event_type);
+        let finish = Update::new(
+            key,
+            "SET #state = :done, outcome = :outcome, done_at = :now REMOVE lease_until",
+        )
+        .name("#state", "state")
+        .value(":done", s(DONE))
+        .value(":outcome", s(outcome))
+        .value(":now", s(now.to_string()));
+        self.update(finish).await.map(|_| ())
     }
 
     /// Whether this event was already processed to the end.
@@ -169,13 +120,8 @@ impl Store {
         conversation: &ConversationId,
         event_type: &str,
     ) -> Result<bool, DependencyError> {
-        let item = self
-            .get(
-                keys::inbox(self.tenant(), conversation, event_type),
-                "GetItem",
-            )
-            .await?;
-        Ok(item.is_some_and(|i| string(&i, "state").as_deref() == Some(DONE)))
+        let item = self.inbox_item(conversation, event_type).await?;
+        Ok(is_done(item.as_ref()))
     }
 
     /// Where the raw body of an intake record is stored.
@@ -184,12 +130,23 @@ impl Store {
         conversation: &ConversationId,
         event_type: &str,
     ) -> Result<Option<String>, DependencyError> {
-        let item = self
-            .get(
-                keys::inbox(self.tenant(), conversation, event_type),
-                "GetItem",
-            )
-            .await?;
+        let item = self.inbox_item(conversation, event_type).await?;
         Ok(item.and_then(|i| string(&i, "raw_key")))
     }
+
+    async fn inbox_item(
+        &self,
+        conversation: &ConversationId,
+        event_type: &str,
+    ) -> Result<Option<Item>, DependencyError> {
+        self.get(
+            keys::inbox(self.tenant(), conversation, event_type),
+            "GetItem",
+        )
+        .await
+    }
+}
+
+fn is_done(item: Option<&Item>) -> bool {
+    item.and_then(|i| string(i, "state")).as_deref() == Some(DONE)
 }

@@ -2,11 +2,13 @@
 //! domain events. Both use ids derived from what they are about, so creating one twice is a
 //! no-op: that is what makes redelivered webhooks and retried jobs send nothing twice.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{from_value, is_condition_failed, keys, n, s, string, AttributeMap, SetClause, Store};
+use super::{
+    from_value, keys, n, s, string, AttributeMap, Created, Item, SetClause, Store, Update,
+};
 use crate::error::DependencyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,31 +127,22 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> Result<Option<OutboundMessage>, DependencyError> {
-        let (pk, sk) = keys::message(self.tenant(), id);
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("SET #state = :sending, updated_at = :now ADD attempts :one")
-            .condition_expression("#state IN (:pending, :retrying)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
-            .expression_attribute_values(":pending", s(MessageState::Pending.as_str()))
-            .expression_attribute_values(":retrying", s(MessageState::Retrying.as_str()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => Ok(Some(from_value(AttributeValue::M(
-                out.attributes.unwrap_or_default(),
-            ))?)),
-            Err(e) if is_condition_failed(&e) => Ok(None),
-            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
-        }
+        let begin = Update::new(
+            keys::message(self.tenant(), id),
+            "SET #state = :sending, updated_at = :now ADD attempts :one",
+        )
+        .only_if("#state IN (:pending, :retrying)")
+        .name("#state", "state")
+        .value(":sending", s(MessageState::Sending.as_str()))
+        .value(":pending", s(MessageState::Pending.as_str()))
+        .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":now", s(now.to_string()))
+        .value(":one", n(1))
+        .returning_new();
+        self.update(begin)
+            .await?
+            .map(|item| from_value(AttributeValue::M(item)))
+            .transpose()
     }
 
     pub async fn settle_message(
@@ -178,28 +171,18 @@ impl Store {
         seen_updated_at: &str,
         now: Timestamp,
     ) -> Result<bool, DependencyError> {
-        let (pk, sk) = keys::message(self.tenant(), id);
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("SET #state = :retrying, needs_check = :yes, updated_at = :now")
-            .condition_expression("#state = :sending AND updated_at = :seen")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":retrying", s(MessageState::Retrying.as_str()))
-            .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":seen", s(seen_updated_at))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(DependencyError::aws("dynamodb", "UpdateItem", &e)),
-        }
+        let take_over = Update::new(
+            keys::message(self.tenant(), id),
+            "SET #state = :retrying, needs_check = :yes, updated_at = :now",
+        )
+        .only_if("#state = :sending AND updated_at = :seen")
+        .name("#state", "state")
+        .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":sending", s(MessageState::Sending.as_str()))
+        .value(":yes", AttributeValue::Bool(true))
+        .value(":seen", s(seen_updated_at))
+        .value(":now", s(now.to_string()));
+        Ok(self.update(take_over).await?.is_some())
     }
 
     /// The tenant's messages, oldest first (for the local viewer and tests).
@@ -230,33 +213,24 @@ impl Store {
         ttl: std::time::Duration,
     ) -> Result<EventClaim, DependencyError> {
         let (pk, sk) = keys::emitted_event(self.tenant(), id);
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item(keys::PK, s(&pk))
-            .item(keys::SK, s(&sk))
-            .item("detail_type", s(detail_type))
-            .item("state", s("pending"))
-            .item("created_at", s(now.to_string()))
-            .item(
-                keys::TTL_ATTRIBUTE,
+        let item = Item::from([
+            (keys::PK.to_string(), s(pk)),
+            (keys::SK.to_string(), s(sk)),
+            ("detail_type".to_string(), s(detail_type)),
+            ("state".to_string(), s("pending")),
+            ("created_at".to_string(), s(now.to_string())),
+            (
+                keys::TTL_ATTRIBUTE.to_string(),
                 n(now.as_second() + ttl.as_secs() as i64),
-            )
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(EventClaim::New),
-            Err(e) if is_condition_failed(&e) => {
-                let item = self.get((pk, sk), "GetItem").await?;
-                Ok(match item.and_then(|i| string(&i, "state")).as_deref() {
-                    Some("published") => EventClaim::Published,
-                    _ => EventClaim::Pending,
-                })
+            ),
+        ]);
+        Ok(match self.put_new_or_read(item).await? {
+            Created::New => EventClaim::New,
+            Created::Existing(Some(i)) if string(&i, "state").as_deref() == Some("published") => {
+                EventClaim::Published
             }
-            Err(e) => Err(DependencyError::aws("dynamodb", "PutItem", &e)),
-        }
+            Created::Existing(_) => EventClaim::Pending,
+        })
     }
 
     pub async fn mark_event_published(
@@ -264,19 +238,13 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> Result<(), DependencyError> {
-        let (pk, sk) = keys::emitted_event(self.tenant(), id);
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("SET #state = :p, published_at = :now")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":p", s("published"))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .send()
-            .await
-            .map_err(|e| DependencyError::aws("dynamodb", "UpdateItem", &e))?;
-        Ok(())
+        let published = Update::new(
+            keys::emitted_event(self.tenant(), id),
+            "SET #state = :p, published_at = :now",
+        )
+        .name("#state", "state")
+        .value(":p", s("published"))
+        .value(":now", s(now.to_string()));
+        self.update(published).await.map(|_| ())
     }
 }

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{from_value, keys, s, AttributeMap, Store};
+use super::{from_value, keys, s, AttributeMap, Created, Store};
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 
@@ -56,13 +56,10 @@ impl Store {
             keys::GSI1SK.into(),
             s(format!("{}#{}", task.due, task.task_id)),
         );
-        if self.put_if_absent(item).await? {
-            return Ok(task.clone());
-        }
-        // Made before (a repeat): the first one stands.
-        match self.get((pk, sk), "GetItem").await? {
-            Some(item) => from_value(AttributeValue::M(item)),
-            None => Ok(task.clone()),
+        match self.put_new_or_read(item).await? {
+            // Made before (a repeat): the first one stands.
+            Created::Existing(Some(first)) => from_value(AttributeValue::M(first)),
+            _ => Ok(task.clone()),
         }
     }
 

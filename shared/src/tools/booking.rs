@@ -2,30 +2,26 @@
 //! locks in one transaction); a retried call with the same key, or the same conversation and
 //! arguments, returns the first result.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::availability::{
-    bookable, find_service, iso_local, list_words, next_slots, occupied, speak, unknown_service,
-    Bookable,
+use super::availability::{bookings_not_offered, service_or_refusal};
+use super::{answer, bad, Answer, ToolError};
+use crate::booking::calendar::{
+    self, bookable, cells_for, iso_local, next_slots, speak, technician_name, Bookable, Search,
 };
-use super::{answer, bad, ToolError};
 use crate::booking::engine::{self, DayPart, Occupied, Refusal};
 use crate::booking::rules::ServiceDef;
 use crate::deps::Deps;
+use crate::events::{self, BookingChange, DomainEvent};
 use crate::ids::{derived_id, ConversationId};
 use crate::outbox::{self, Audience, NewMessage};
 use crate::phone::PhoneNumber;
-use crate::spoken::spoken_datetime;
-use crate::store::bookings::{Booked, BookingRecord};
+use crate::spoken::{list_words, spoken_datetime};
+use crate::store::bookings::{Booked, BookingRecord, BookingStatus};
 use crate::tenant::render;
 
 /// Idempotency records are kept this long.
@@ -33,7 +29,6 @@ const KEY_TTL: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct CreateBooking {
     pub service: String,
     /// A slot's `start` from check_availability: ISO-8601 with offset.
@@ -61,20 +56,64 @@ pub struct Valid<'a> {
     pub notes: Option<String>,
 }
 
-pub async fn create_booking(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "create_booking", headers, body, handle).await
+pub async fn create_booking(deps: &Deps, req: CreateBooking) -> Result<Answer, ToolError> {
+    let tenant = deps.tenant().await?;
+    let Some(b) = bookable(&tenant) else {
+        return Ok(bookings_not_offered());
+    };
+    let mut v = match validate(&b, &req)? {
+        Ok(v) => v,
+        Err(refusal) => return Ok(refusal),
+    };
+    let mut booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
+    // The same request again: the first result. If that booking was cancelled since, this is
+    // a new booking (the caller changed their mind back), under a key derived from the old.
+    for _ in 0..5 {
+        match deps.store.get_booking(&booking_id).await? {
+            Some(first) if first.status == BookingStatus::Cancelled => {
+                v.key = derived_id("rebook", &[&v.key]);
+                booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
+            }
+            Some(first) => return already_booked(deps, &b, &first, &v).await,
+            None => break,
+        }
+    }
+    let now = deps.now();
+    let occupied = calendar::occupied(deps, &b, now).await?;
+    let tenant_id = deps.config.tenant.as_str();
+    let candidates = match plan(&b, &v, &occupied, now, &booking_id, tenant_id) {
+        Ok(candidates) => candidates,
+        Err(refusal) => return refused(deps, &b, v.service, v.start, refusal).await,
+    };
+    for record in candidates {
+        match deps
+            .store
+            .create_booking(&record, &v.key, now, KEY_TTL)
+            .await?
+        {
+            Booked::Created => {
+                after_booking(deps, &b, &record, &v).await?;
+                return Ok(Answer::new("booked", confirmed(&b, &record)));
+            }
+            Booked::AlreadyDone { booking_id } => {
+                if let Some(first) = deps.store.get_booking(&booking_id).await? {
+                    return already_booked(deps, &b, &first, &v).await;
+                }
+            }
+            // Someone took this resource a moment ago: try the next free one.
+            Booked::Conflict => {}
+        }
+    }
+    refused(deps, &b, v.service, v.start, Refusal::Taken).await
 }
 
 pub fn validate<'a>(
     b: &'a Bookable<'_>,
     req: &CreateBooking,
-) -> Result<Result<Valid<'a>, serde_json::Value>, ToolError> {
-    let Some(service) = find_service(b.tenant, &req.service) else {
-        return Ok(Err(unknown_service(b.tenant, &req.service)));
+) -> Result<Result<Valid<'a>, Answer>, ToolError> {
+    let service = match service_or_refusal(b.tenant, &req.service)? {
+        Ok(service) => service,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     let start: Timestamp = req.start.trim().parse().map_err(|_| {
         bad(
@@ -82,13 +121,13 @@ pub fn validate<'a>(
             "Please use one of the times from check_availability, with its date and offset.",
         )
     })?;
-    let name = req.customer_name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(bad(
-            "customer_name",
-            "What name should the booking be under?",
-        ));
-    }
+    let name = super::line(
+        "customer_name",
+        Some(&req.customer_name),
+        100,
+        "What name should the booking be under?",
+    )?
+    .ok_or_else(|| bad("customer_name", "What name should the booking be under?"))?;
     let phone = super::caller_id(req.caller_phone.as_deref(), b.tenant);
     let conversation = super::conversation(req.conversation_id.as_deref())?;
     let notes = super::text(
@@ -97,14 +136,13 @@ pub fn validate<'a>(
         500,
         "Please keep the notes short.",
     )?;
-    let key = match req
-        .idempotency_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        Some(k) if k.len() <= 200 => derived_id("key", &[k]),
-        Some(_) => return Err(bad("idempotency_key", "The idempotency key is too long.")),
+    let key = match super::line(
+        "idempotency_key",
+        req.idempotency_key.as_deref(),
+        200,
+        "The idempotency key is too long.",
+    )? {
+        Some(k) => derived_id("key", &[&k]),
         // The same conversation asking for the same booking twice is one booking.
         None => derived_id(
             "args",
@@ -123,7 +161,7 @@ pub fn validate<'a>(
     Ok(Ok(Valid {
         service,
         start,
-        name: name.to_string(),
+        name,
         phone,
         conversation,
         key,
@@ -151,11 +189,7 @@ pub fn plan(
         v.start,
         now,
     )?;
-    let cells: Vec<String> =
-        engine::cell_starts(&engine_service.blocked_span(v.start), b.rules.slot_minutes)
-            .iter()
-            .map(Timestamp::to_string)
-            .collect();
+    let cells = cells_for(b, v.service, v.start);
     Ok(free
         .into_iter()
         .map(|resource| BookingRecord {
@@ -166,86 +200,17 @@ pub fn plan(
             start: v.start.to_string(),
             end: engine_service.service_span(v.start).end.to_string(),
             cells: cells.clone(),
-            status: "confirmed".into(),
+            status: BookingStatus::Confirmed,
             contact_phone: v.phone.as_ref().map(|p| p.to_string()),
             customer_name: Some(v.name.clone()),
             conversation_id: v.conversation.as_ref().map(|c| c.to_string()),
             notes: v.notes.clone(),
+            previous_start: None,
             version: 1,
             created_at: now.to_string(),
             updated_at: now.to_string(),
         })
         .collect())
-}
-
-async fn handle(deps: Arc<Deps>, req: CreateBooking) -> Result<super::Reply, ToolError> {
-    let conversation_log = req.conversation_id.clone();
-    let tenant = deps.tenant().await?;
-    let b = match bookable(&tenant) {
-        Ok(b) => b,
-        Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation_log)),
-    };
-    let v = match validate(&b, &req)? {
-        Ok(v) => v,
-        Err(answer) => return Ok(("unknown_service".into(), answer, conversation_log)),
-    };
-    let mut v = v;
-    let mut booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
-    // The same request again: the first result. If that booking was cancelled since, this is
-    // a new booking (the caller changed their mind back), under a key derived from the old.
-    for _ in 0..5 {
-        match deps.store.get_booking(&booking_id).await? {
-            Some(first) if first.status == "cancelled" => {
-                v.key = derived_id("rebook", &[&v.key]);
-                booking_id = derived_id("bk", &[deps.config.tenant.as_str(), &v.key]);
-            }
-            Some(first) => return already_booked(&deps, &b, &first, &v, conversation_log).await,
-            None => break,
-        }
-    }
-    let now = deps.now();
-    let occupied = occupied(&deps, &b, now).await?;
-    let candidates = match plan(
-        &b,
-        &v,
-        &occupied,
-        now,
-        &booking_id,
-        deps.config.tenant.as_str(),
-    ) {
-        Ok(candidates) => candidates,
-        Err(refusal) => {
-            return refused(&deps, &b, v.service, v.start, refusal, conversation_log).await
-        }
-    };
-    for record in candidates {
-        match deps
-            .store
-            .create_booking(&record, &v.key, now, KEY_TTL)
-            .await?
-        {
-            Booked::Created => {
-                after_booking(&deps, &b, &record, &v).await?;
-                return Ok(("booked".into(), confirmed(&b, &record), conversation_log));
-            }
-            Booked::AlreadyDone { booking_id } => {
-                if let Some(first) = deps.store.get_booking(&booking_id).await? {
-                    return already_booked(&deps, &b, &first, &v, conversation_log).await;
-                }
-            }
-            // Someone took this resource a moment ago: try the next free one.
-            Booked::Conflict => {}
-        }
-    }
-    refused(
-        &deps,
-        &b,
-        v.service,
-        v.start,
-        Refusal::Taken,
-        conversation_log,
-    )
-    .await
 }
 
 /// A repeat of a booking already made. Its text and event are made again: if the first call
@@ -255,12 +220,11 @@ async fn already_booked(
     b: &Bookable<'_>,
     first: &BookingRecord,
     v: &Valid<'_>,
-    conversation: Option<String>,
-) -> Result<super::Reply, ToolError> {
-    if first.status != "cancelled" {
+) -> Result<Answer, ToolError> {
+    if first.status != BookingStatus::Cancelled {
         after_booking(deps, b, first, v).await?;
     }
-    Ok(("already_booked".into(), confirmed(b, first), conversation))
+    Ok(Answer::new("already_booked", confirmed(b, first)))
 }
 
 /// The confirmation text (queued, so the agent is not kept waiting for Twilio) and the event.
@@ -271,7 +235,7 @@ async fn after_booking(
     v: &Valid<'_>,
 ) -> Result<(), ToolError> {
     if let Some(phone) = &v.phone {
-        let conv = super::caller::conversation_or_tool(v.conversation.clone());
+        let conv = super::conversation_or_tool(v.conversation.clone());
         deps.store
             .upsert_contact(phone, Some(&v.name), "phone", &conv, deps.now())
             .await?;
@@ -285,7 +249,12 @@ async fn after_booking(
         &b.tenant.templates.booking_confirmed,
     )
     .await?;
-    emit_change(deps, "booking.created", record, None).await
+    events::publish(
+        deps,
+        &DomainEvent::BookingCreated(BookingChange::of(record)),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Texts the booking's customer (if it has a number) from a caller template.
@@ -304,21 +273,14 @@ pub(super) async fn text_customer(
     else {
         return Ok(());
     };
-    let start: Timestamp = record.start.parse().unwrap_or_default();
-    let local = start.to_zoned(b.schedule.zone.clone());
-    let service = b
-        .tenant
-        .service(&record.service_id)
-        .map(|s| s.name.clone())
-        .unwrap_or_else(|| record.service_id.clone());
     let values = std::collections::BTreeMap::from([
         ("business_name", b.tenant.business.name.clone()),
         (
             "first_name",
             super::first_name(record.customer_name.as_deref().unwrap_or("")),
         ),
-        ("service", service),
-        ("booking_time", spoken_datetime(&local)),
+        ("service", b.tenant.service_name(&record.service_id)),
+        ("booking_time", spoken_start(b, record)),
         ("business_phone", b.tenant.business.phone.international()),
     ]);
     outbox::create_and_queue(
@@ -337,48 +299,15 @@ pub(super) async fn text_customer(
     Ok(())
 }
 
-/// Records and publishes a booking event (reminders follow these). Once per change: the
-/// event id carries the booking's version.
-pub(super) async fn emit_change(
-    deps: &Deps,
-    kind: &str,
-    record: &BookingRecord,
-    previous_start: Option<&str>,
-) -> Result<(), ToolError> {
-    crate::post_call::emit(
-        deps,
-        &format!("{kind}:{}:{}", record.booking_id, record.version),
-        kind,
-        json!({
-            "booking_id": record.booking_id,
-            "service_id": record.service_id,
-            "resource": record.resource,
-            "start": record.start,
-            "end": record.end,
-            "previous_start": previous_start,
-            "status": record.status,
-            "conversation_id": record.conversation_id,
-        }),
-    )
-    .await?;
-    Ok(())
+/// When the booking starts, as the customer would say it.
+pub(super) fn spoken_start(b: &Bookable<'_>, record: &BookingRecord) -> String {
+    spoken_datetime(&record.start_time().to_zoned(b.schedule.zone.clone()))
 }
 
 pub fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value {
-    let start: Timestamp = record.start.parse().unwrap_or_default();
-    let local = start.to_zoned(b.schedule.zone.clone());
-    let technician = b
-        .rules
-        .resources
-        .iter()
-        .find(|r| r.id == record.resource)
-        .map(|r| r.name.clone())
-        .unwrap_or_else(|| record.resource.clone());
-    let service = b
-        .tenant
-        .service(&record.service_id)
-        .map(|s| s.name.clone())
-        .unwrap_or_else(|| record.service_id.clone());
+    let local = record.start_time().to_zoned(b.schedule.zone.clone());
+    let technician = technician_name(b, &record.resource);
+    let service = b.tenant.service_name(&record.service_id);
     let spoken = spoken_datetime(&local);
     answer(&json!({
         "ok": true,
@@ -392,23 +321,26 @@ pub fn confirmed(b: &Bookable<'_>, record: &BookingRecord) -> serde_json::Value 
     }))
 }
 
+/// Why a time cannot be booked, with the next free slots instead.
 pub(super) async fn refused(
     deps: &Deps,
     b: &Bookable<'_>,
     service: &ServiceDef,
     start: Timestamp,
     refusal: Refusal,
-    conversation: Option<String>,
-) -> Result<super::Reply, ToolError> {
+) -> Result<Answer, ToolError> {
     let day = start.to_zoned(b.schedule.zone.clone()).date();
     let from = match &refusal {
         Refusal::TooSoon { .. } | Refusal::TooFarAhead => None,
         _ => Some(day),
     };
-    let alternatives = speak(
-        b,
-        &next_slots(deps, b, service, from, None, DayPart::Any, 3).await?,
-    );
+    let search = Search {
+        from,
+        to: None,
+        part: DayPart::Any,
+        limit: 3,
+    };
+    let alternatives = speak(b, &next_slots(deps, b, service, search).await?);
     let times: Vec<&str> = alternatives.iter().map(|s| s.spoken.as_str()).collect();
     let offer = if times.is_empty() {
         "I can't see anything free soon.".to_string()
@@ -433,11 +365,10 @@ pub(super) async fn refused(
             format!("We're not open for that then. {offer}"),
         ),
     };
-    Ok((
-        code.into(),
+    Ok(Answer::new(
+        code,
         answer(
             &json!({"ok": false, "booked": false, "code": code, "say": say, "alternatives": alternatives}),
         ),
-        conversation,
     ))
 }

@@ -4,25 +4,20 @@
 //! the new time is gone the customer still has the original. Repeating a request is harmless: a
 //! booking already at the asked time, or already cancelled, answers as if just done.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::availability::{bookable, iso_local, occupied_except, Bookable};
-use super::booking::{confirmed, emit_change, refused, text_customer};
-use super::{answer, bad, Reply, ToolError};
+use super::availability::bookings_not_offered;
+use super::booking::{confirmed, refused, spoken_start, text_customer};
+use super::{answer, bad, Answer, ToolError};
+use crate::booking::calendar::{bookable, cells_for, iso_local, occupied_except, Bookable};
 use crate::booking::engine::{self, Refusal};
 use crate::deps::Deps;
+use crate::events::{self, BookingChange, DomainEvent};
 use crate::ids::derived_id;
 use crate::phone::PhoneNumber;
-use crate::spoken::spoken_datetime;
-use crate::store::bookings::{BookingRecord, Moved};
+use crate::store::bookings::{BookingRecord, BookingStatus, Moved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -34,7 +29,6 @@ pub enum Action {
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct UpdateBooking {
     pub action: Action,
     /// From create_booking or the call's `upcoming_booking_id`; absent means the caller's next
@@ -55,20 +49,10 @@ pub struct UpdateBooking {
 /// A move or cancel retries this often when the booking changes under it.
 const ATTEMPTS: usize = 3;
 
-pub async fn update_booking(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "update_booking", headers, body, handle).await
-}
-
-async fn handle(deps: Arc<Deps>, req: UpdateBooking) -> Result<Reply, ToolError> {
-    let conversation = req.conversation_id.clone();
+pub async fn update_booking(deps: &Deps, req: UpdateBooking) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
-    let b = match bookable(&tenant) {
-        Ok(b) => b,
-        Err(answer) => return Ok(("bookings_not_offered".into(), answer, conversation)),
+    let Some(b) = bookable(&tenant) else {
+        return Ok(bookings_not_offered());
     };
     let phone = super::caller_id(req.caller_phone.as_deref(), &tenant);
     super::conversation(req.conversation_id.as_deref())?;
@@ -106,38 +90,32 @@ async fn handle(deps: Arc<Deps>, req: UpdateBooking) -> Result<Reply, ToolError>
     let current =
         match (booking_id, &phone) {
             (Some(id), _) => deps.store.get_booking(&id).await?,
-            (None, Some(p)) => next_booking_of(&deps, p, now).await?,
+            (None, Some(p)) => next_booking_of(deps, p, now).await?,
             (None, None) => return Err(bad(
                 "booking_id",
                 "Which booking is it? I need the booking reference or the number it was made with.",
             )),
         };
     let Some(current) = current else {
-        return Ok(reply(
+        return Ok(Answer::refusal(
             "booking_not_found",
-            json!({"ok": false, "code": "booking_not_found", "say": "I can't find that booking. Could you tell me the day it was for, or the name it's under?"}),
-            conversation,
+            "I can't find that booking. Could you tell me the day it was for, or the name it's under?",
         ));
     };
     // Only the customer's own number may change a booking made with one (a withheld number
     // cannot prove it is theirs).
     if let Some(owner) = &current.contact_phone {
         if phone.as_ref().map(PhoneNumber::as_str) != Some(owner.as_str()) {
-            return Ok(reply(
+            return Ok(Answer::refusal(
                 "not_callers_booking",
-                json!({"ok": false, "code": "not_callers_booking", "say": "I can only change a booking from the number it was made with. I'll ask the team to call you about it."}),
-                conversation,
+                "I can only change a booking from the number it was made with. I'll ask the team to call you about it.",
             ));
         }
     }
     match new_start {
-        None => cancel(&deps, &b, current, conversation).await,
-        Some(start) => reschedule(&deps, &b, current, start, conversation).await,
+        None => cancel(deps, &b, current).await,
+        Some(start) => reschedule(deps, &b, current, start).await,
     }
-}
-
-fn reply(outcome: &str, body: Value, conversation: Option<String>) -> Reply {
-    (outcome.to_string(), body, conversation)
 }
 
 /// The caller's next booking (from the entries listed under their number).
@@ -150,17 +128,12 @@ async fn next_booking_of(
     let now = now.to_string();
     for entry in entries.iter().filter(|e| e.start > now) {
         if let Some(record) = deps.store.get_booking(&entry.booking_id).await? {
-            if record.status != "cancelled" {
+            if record.status != BookingStatus::Cancelled {
                 return Ok(Some(record));
             }
         }
     }
     Ok(None)
-}
-
-fn spoken_start(b: &Bookable<'_>, record: &BookingRecord) -> String {
-    let start: Timestamp = record.start.parse().unwrap_or_default();
-    spoken_datetime(&start.to_zoned(b.schedule.zone.clone()))
 }
 
 fn has_passed(record: &BookingRecord, now: Timestamp) -> bool {
@@ -171,35 +144,31 @@ async fn cancel(
     deps: &Deps,
     b: &Bookable<'_>,
     mut current: BookingRecord,
-    conversation: Option<String>,
-) -> Result<Reply, ToolError> {
+) -> Result<Answer, ToolError> {
     let now = deps.now();
     for _ in 0..ATTEMPTS {
         let when = spoken_start(b, &current);
-        if current.status == "cancelled" {
+        if current.status == BookingStatus::Cancelled {
             cancelled_side_effects(deps, b, &current).await?;
-            return Ok(reply(
+            return Ok(Answer::new(
                 "already_cancelled",
                 json!({"ok": true, "cancelled": true, "booking_id": current.booking_id, "say": format!("That booking on {when} is cancelled.")}),
-                conversation,
             ));
         }
         if has_passed(&current, now) {
-            return Ok(reply(
+            return Ok(Answer::refusal(
                 "in_the_past",
-                json!({"ok": false, "code": "in_the_past", "say": format!("That booking on {when} has already passed.")}),
-                conversation,
+                format!("That booking on {when} has already passed."),
             ));
         }
         if deps.store.cancel_booking(&current, now).await? {
             let mut cancelled = current.clone();
-            cancelled.status = "cancelled".into();
+            cancelled.status = BookingStatus::Cancelled;
             cancelled.version += 1;
             cancelled_side_effects(deps, b, &cancelled).await?;
-            return Ok(reply(
+            return Ok(Answer::new(
                 "cancelled",
                 json!({"ok": true, "cancelled": true, "booking_id": cancelled.booking_id, "say": format!("That's cancelled: your booking on {when}. We'll text you to confirm.")}),
-                conversation,
             ));
         }
         // It changed meanwhile (moved, or cancelled by a retry): look again.
@@ -229,15 +198,17 @@ async fn cancelled_side_effects(
         &b.tenant.templates.booking_cancelled,
     )
     .await?;
-    emit_change(deps, "booking.cancelled", cancelled, None).await
+    let event = DomainEvent::BookingCancelled(BookingChange::of(cancelled));
+    events::publish(deps, &event).await?;
+    Ok(())
 }
 
-/// The text and event of a move; idempotent (ids carry the booking's version).
+/// The text and event of a move; idempotent (ids carry the booking's version), and the event
+/// says where the booking was, from the record, however often it is made.
 async fn moved_side_effects(
     deps: &Deps,
     b: &Bookable<'_>,
     moved: &BookingRecord,
-    previous_start: Option<&str>,
 ) -> Result<(), ToolError> {
     text_customer(
         deps,
@@ -251,7 +222,9 @@ async fn moved_side_effects(
         &b.tenant.templates.booking_moved,
     )
     .await?;
-    emit_change(deps, "booking.rescheduled", moved, previous_start).await
+    let event = DomainEvent::BookingRescheduled(BookingChange::moved(moved));
+    events::publish(deps, &event).await?;
+    Ok(())
 }
 
 async fn reschedule(
@@ -259,44 +232,36 @@ async fn reschedule(
     b: &Bookable<'_>,
     mut current: BookingRecord,
     new_start: Timestamp,
-    conversation: Option<String>,
-) -> Result<Reply, ToolError> {
+) -> Result<Answer, ToolError> {
     let now = deps.now();
     let Some(service) = b.tenant.service(&current.service_id) else {
         // The service was taken off the list since: a person has to arrange it.
-        return Ok(reply(
+        return Ok(Answer::refusal(
             "service_withdrawn",
-            json!({"ok": false, "code": "service_withdrawn", "say": "I can't move that one myself. I'll ask the team to call you to rearrange it."}),
-            conversation,
+            "I can't move that one myself. I'll ask the team to call you to rearrange it.",
         ));
     };
     let engine_service = service.as_engine();
     for _ in 0..ATTEMPTS {
         let original = spoken_start(b, &current);
-        if current.status == "cancelled" {
-            return Ok(reply(
+        if current.status == BookingStatus::Cancelled {
+            return Ok(Answer::refusal(
                 "booking_cancelled",
-                json!({"ok": false, "code": "booking_cancelled", "say": "That booking was cancelled. I can make a new one if you like."}),
-                conversation,
+                "That booking was cancelled. I can make a new one if you like.",
             ));
         }
         if current.start == new_start.to_string() {
             // Already there: a repeat of a move that went through (its text and event are made
             // again in case that call failed after the move), or a move to where it is.
             if current.version > 1 {
-                moved_side_effects(deps, b, &current, None).await?;
+                moved_side_effects(deps, b, &current).await?;
             }
-            return Ok(reply(
-                "rescheduled",
-                moved_answer(b, &current),
-                conversation,
-            ));
+            return Ok(Answer::new("rescheduled", moved_answer(b, &current)));
         }
         if has_passed(&current, now) {
-            return Ok(reply(
+            return Ok(Answer::refusal(
                 "in_the_past",
-                json!({"ok": false, "code": "in_the_past", "say": format!("That booking on {original} has already passed.")}),
-                conversation,
+                format!("That booking on {original} has already passed."),
             ));
         }
         let occupied = occupied_except(deps, b, now, Some(&current.booking_id)).await?;
@@ -309,17 +274,11 @@ async fn reschedule(
             now,
         ) {
             Ok(free) => free,
-            Err(refusal) => return kept(deps, b, &current, new_start, refusal, conversation).await,
+            Err(refusal) => return kept(deps, b, &current, new_start, refusal).await,
         };
         // The same technician if they are free: fewer surprises for the customer.
         free.sort_by_key(|r| *r != current.resource);
-        let cells: Vec<String> = engine::cell_starts(
-            &engine_service.blocked_span(new_start),
-            b.rules.slot_minutes,
-        )
-        .iter()
-        .map(Timestamp::to_string)
-        .collect();
+        let cells = cells_for(b, service, new_start);
         let mut stale = false;
         for resource in free {
             let mut moved = current.clone();
@@ -327,12 +286,13 @@ async fn reschedule(
             moved.end = engine_service.service_span(new_start).end.to_string();
             moved.cells = cells.clone();
             moved.resource = resource;
+            moved.previous_start = Some(current.start.clone());
             moved.version = current.version + 1;
             moved.updated_at = now.to_string();
             match deps.store.move_booking(&current, &moved, now).await? {
                 Moved::Moved => {
-                    moved_side_effects(deps, b, &moved, Some(&current.start)).await?;
-                    return Ok(reply("rescheduled", moved_answer(b, &moved), conversation));
+                    moved_side_effects(deps, b, &moved).await?;
+                    return Ok(Answer::new("rescheduled", moved_answer(b, &moved)));
                 }
                 // That technician was taken a moment ago: try the next.
                 Moved::Conflict => {}
@@ -343,7 +303,7 @@ async fn reschedule(
             }
         }
         if !stale {
-            return kept(deps, b, &current, new_start, Refusal::Taken, conversation).await;
+            return kept(deps, b, &current, new_start, Refusal::Taken).await;
         }
         match deps.store.get_booking(&current.booking_id).await? {
             Some(fresh) => current = fresh,
@@ -371,22 +331,20 @@ async fn kept(
     current: &BookingRecord,
     new_start: Timestamp,
     refusal: Refusal,
-    conversation: Option<String>,
-) -> Result<Reply, ToolError> {
+) -> Result<Answer, ToolError> {
     let service = b
         .tenant
         .service(&current.service_id)
         .ok_or(ToolError::Unavailable)?;
-    let (outcome, mut body, conversation) =
-        refused(deps, b, service, new_start, refusal, conversation).await?;
-    let start: Timestamp = current.start.parse().unwrap_or_default();
-    let local = start.to_zoned(b.schedule.zone.clone());
-    let original = spoken_datetime(&local);
+    let mut refused = refused(deps, b, service, new_start, refusal).await?;
+    let local = current.start_time().to_zoned(b.schedule.zone.clone());
+    let original = spoken_start(b, current);
+    let body = &mut refused.body;
     body["kept"] =
         json!({"booking_id": current.booking_id, "start": iso_local(&local), "spoken": original});
     let say = body["say"].as_str().unwrap_or_default().to_string();
     body["say"] = json!(format!(
         "{say} Your booking on {original} is still in place."
     ));
-    Ok((outcome, body, conversation))
+    Ok(refused)
 }

@@ -1,28 +1,24 @@
 //! Who is calling: the conversation-initiation webhook (the agent greets a known caller by name
 //! and knows their next booking and open enquiry) and upsert_contact.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::warn;
 
-use super::{answer, bad, Reply, ToolError};
+use super::{answer, bad, Answer, ToolError};
+use crate::booking::calendar::iso_local;
 use crate::deps::Deps;
 use crate::error::DependencyError;
-use crate::ids::ConversationId;
 use crate::phone::PhoneNumber;
 use crate::spoken::spoken_datetime;
 use crate::store::contacts::ContactDetails;
 use crate::tenant::TenantConfig;
 
-/// What ElevenLabs posts when a Twilio call comes in. Not strict: the platform may add fields.
+/// What ElevenLabs posts when a Twilio call comes in: these fields, typed; others the platform
+/// adds are ignored.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConversationInit {
@@ -56,14 +52,6 @@ pub const INIT_VARIABLES: &[&str] = &[
 /// The caller lookup gets this long; after it the call starts as if the caller were new.
 const LOOKUP_BUDGET: Duration = Duration::from_millis(1500);
 
-pub async fn conversation_init(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "conversation_init", headers, body, init).await
-}
-
 struct Known {
     name: Option<String>,
     /// (booking id, service name, start) of upcoming bookings, earliest first.
@@ -71,19 +59,14 @@ struct Known {
     open_lead_service: Option<String>,
 }
 
-async fn init(deps: Arc<Deps>, req: ConversationInit) -> Result<Reply, ToolError> {
+/// `POST /webhooks/elevenlabs/conversation-init`: who is calling, before the call connects.
+pub async fn conversation_init(deps: &Deps, req: ConversationInit) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
-    let conversation = req.conversation_id.clone();
     // A withheld or odd caller id is a new caller, never an error: the call must start.
-    let phone = req
-        .caller_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .and_then(|c| PhoneNumber::parse(c, Some(&tenant.business.country)).ok());
+    let phone = super::caller_id(req.caller_id.as_deref(), &tenant);
     let (outcome, known) = match &phone {
         None => ("no_caller_id", None),
-        Some(p) => match tokio::time::timeout(LOOKUP_BUDGET, look_up(&deps, &tenant, p)).await {
+        Some(p) => match tokio::time::timeout(LOOKUP_BUDGET, look_up(deps, &tenant, p)).await {
             Ok(Ok(Some(known))) => ("known_caller", Some(known)),
             Ok(Ok(None)) => ("new_caller", None),
             Ok(Err(e)) => {
@@ -127,7 +110,7 @@ async fn init(deps: Arc<Deps>, req: ConversationInit) -> Result<Reply, ToolError
     vars.insert(
         "upcoming_booking_start".into(),
         json!(next
-            .map(|(_, _, start)| super::availability::iso_local(&start.to_zoned(zone.clone())))
+            .map(|(_, _, start)| iso_local(&start.to_zoned(zone.clone())))
             .unwrap_or_default()),
     );
     vars.insert("upcoming_bookings".into(), json!(bookings.len()));
@@ -137,13 +120,12 @@ async fn init(deps: Arc<Deps>, req: ConversationInit) -> Result<Reply, ToolError
         "open_lead_service".into(),
         json!(lead_service.unwrap_or_default()),
     );
-    Ok((
-        outcome.into(),
+    Ok(Answer::new(
+        outcome,
         answer(&json!({
             "type": "conversation_initiation_client_data",
             "dynamic_variables": Value::Object(vars),
         })),
-        conversation,
     ))
 }
 
@@ -162,10 +144,7 @@ async fn look_up(
         .into_iter()
         .filter_map(|e| {
             let start: Timestamp = e.start.parse().ok()?;
-            let service = tenant
-                .service(&e.service_id)
-                .map(|s| s.name.clone())
-                .unwrap_or(e.service_id);
+            let service = tenant.service_name(&e.service_id);
             (start > now).then_some((e.booking_id, service, start))
         })
         .collect();
@@ -188,7 +167,6 @@ async fn look_up(
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct UpsertContact {
     /// The number the caller gave, if they want to be reached on another one.
     #[serde(default)]
@@ -205,14 +183,6 @@ pub struct UpsertContact {
     pub conversation_id: Option<String>,
 }
 
-pub async fn upsert_contact(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "upsert_contact", headers, body, upsert).await
-}
-
 /// A plausible e-mail address, lower-cased; the agent spells these out, so be strict.
 pub fn email(raw: Option<&str>) -> Result<Option<String>, ToolError> {
     let Some(e) = raw.map(str::trim).filter(|e| !e.is_empty()) else {
@@ -220,7 +190,7 @@ pub fn email(raw: Option<&str>) -> Result<Option<String>, ToolError> {
     };
     let e = e.to_lowercase();
     let valid = e.len() <= 254
-        && !e.contains(char::is_whitespace)
+        && !e.contains(|c: char| c.is_whitespace() || c.is_control())
         && e.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -238,19 +208,14 @@ pub fn email(raw: Option<&str>) -> Result<Option<String>, ToolError> {
     }
 }
 
-/// The conversation a write belongs to; tools called outside a call (tests, the text channel
-/// before it has an id) are filed under one "tool" conversation.
-pub fn conversation_or_tool(c: Option<ConversationId>) -> ConversationId {
-    c.unwrap_or_else(|| ConversationId::parse("tool").expect("valid id"))
-}
-
-async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError> {
-    let log_conversation = req.conversation_id.clone();
+/// `POST /tools/upsert_contact`: what the caller tells us about themselves.
+pub async fn upsert_contact(deps: &Deps, req: UpsertContact) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
-    let conversation = conversation_or_tool(super::conversation(req.conversation_id.as_deref())?);
+    let conversation =
+        super::conversation_or_tool(super::conversation(req.conversation_id.as_deref())?);
     let stated = super::phone("phone", req.phone.as_deref(), &tenant)?;
     let caller = super::caller_id(req.caller_phone.as_deref(), &tenant);
-    let name = super::text(
+    let name = super::line(
         "name",
         req.name.as_deref(),
         100,
@@ -278,10 +243,9 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
         },
     };
     let Some(phone) = phone else {
-        return Ok((
-            "need_phone".into(),
-            json!({"ok": false, "code": "need_phone", "say": "What's the best number to reach you on?"}),
-            log_conversation,
+        return Ok(Answer::refusal(
+            "need_phone",
+            "What's the best number to reach you on?",
         ));
     };
     let details = ContactDetails {
@@ -300,13 +264,12 @@ async fn upsert(deps: Arc<Deps>, req: UpsertContact) -> Result<Reply, ToolError>
         .map(super::first_name)
         .map(|n| format!(", {n}"))
         .unwrap_or_default();
-    Ok((
-        "saved".into(),
+    Ok(Answer::new(
+        "saved",
         json!({
             "ok": true,
             "saved": true,
             "say": format!("Thanks{first}, I've saved your details."),
         }),
-        log_conversation,
     ))
 }

@@ -1,17 +1,10 @@
 //! POST /tools/log_call: the agent's structured note of what a call was about and how it ended,
 //! kept beside the call record (the post-call webhook adds the transcript later).
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::availability::{find_service, list_words};
-use super::{bad, Reply, ToolError};
+use super::{bad, Answer, ToolError};
 use crate::deps::Deps;
 use crate::ids::derived_id;
 use crate::store::tasks::CallNote;
@@ -55,7 +48,6 @@ impl CallOutcome {
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct LogCall {
     pub outcome: CallOutcome,
     /// What the call was about and what was agreed, in a sentence or two.
@@ -69,12 +61,8 @@ pub struct LogCall {
     pub conversation_id: String,
 }
 
-pub async fn log_call(State(deps): State<Arc<Deps>>, headers: HeaderMap, body: Body) -> Response {
-    super::run(deps, "log_call", headers, body, handle).await
-}
-
-async fn handle(deps: Arc<Deps>, req: LogCall) -> Result<Reply, ToolError> {
-    let log_conversation = Some(req.conversation_id.clone());
+/// `POST /tools/log_call`: the agent's note of the call, stored once per content.
+pub async fn log_call(deps: &Deps, req: LogCall) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
     let conversation = super::conversation(Some(&req.conversation_id))?
         .ok_or_else(|| bad("conversation_id", "The conversation id is missing."))?;
@@ -85,17 +73,19 @@ async fn handle(deps: Arc<Deps>, req: LogCall) -> Result<Reply, ToolError> {
         "Please keep the summary to a few sentences.",
     )?
     .ok_or_else(|| bad("summary", "What was the call about, in a sentence?"))?;
-    let service = match super::text("service", req.service.as_deref(), 100, "Which service?")? {
+    let service = match super::line("service", req.service.as_deref(), 100, "Which service?")? {
         None => None,
-        Some(said) => Some(find_service(&tenant, &said).ok_or_else(|| {
-            let names: Vec<&str> = tenant.services.iter().map(|s| s.name.as_str()).collect();
+        Some(said) => Some(tenant.find_service(&said).ok_or_else(|| {
             bad(
                 "service",
-                format!("That isn't one of our services: {}.", list_words(&names)),
+                format!(
+                    "That isn't one of our services: {}.",
+                    tenant.service_names()
+                ),
             )
         })?),
     };
-    let name = super::text(
+    let name = super::line(
         "caller_name",
         req.caller_name.as_deref(),
         100,
@@ -115,9 +105,8 @@ async fn handle(deps: Arc<Deps>, req: LogCall) -> Result<Reply, ToolError> {
         logged_at: deps.now().to_string(),
     };
     let new = deps.store.save_call_note(&conversation, &note).await?;
-    Ok((
-        if new { "logged" } else { "already_logged" }.into(),
+    Ok(Answer::new(
+        if new { "logged" } else { "already_logged" },
         json!({"ok": true, "logged": true, "note_id": note.note_id, "say": "Noted."}),
-        log_conversation,
     ))
 }

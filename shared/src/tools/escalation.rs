@@ -3,21 +3,16 @@
 //! for when the business opens, a callback task, and a text to the owner.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::availability::iso_local;
-use super::caller::conversation_or_tool;
-use super::{Reply, ToolError};
+use super::{conversation_or_tool, Answer, ToolError};
+use crate::booking::calendar::iso_local;
 use crate::booking::engine;
 use crate::deps::Deps;
+use crate::events::{self, CallbackRequested, DomainEvent};
 use crate::ids::derived_id;
 use crate::outbox::{self, Audience, NewMessage};
 use crate::spoken::spoken_datetime;
@@ -26,7 +21,6 @@ use crate::tenant::render;
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct EscalationTarget {
     /// Why the caller wants a person, in a sentence (for the callback note).
     #[serde(default)]
@@ -45,16 +39,8 @@ pub struct EscalationTarget {
 /// How far ahead a callback promise looks for the next opening.
 const HORIZON_DAYS: i32 = 14;
 
-pub async fn escalation_target(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "escalation_target", headers, body, handle).await
-}
-
-async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolError> {
-    let log_conversation = req.conversation_id.clone();
+/// `POST /tools/escalation_target`: a person now, or a callback promise.
+pub async fn escalation_target(deps: &Deps, req: EscalationTarget) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
     let conversation = super::conversation(req.conversation_id.as_deref())?;
     let reason = super::text(
@@ -63,7 +49,7 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
         300,
         "Please keep the reason to a sentence.",
     )?;
-    let name = super::text(
+    let name = super::line(
         "caller_name",
         req.caller_name.as_deref(),
         100,
@@ -75,23 +61,21 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
     let hours = tenant.staffed_hours();
     if let (Some(escalation), Some(hours)) = (&tenant.escalation, &hours) {
         if engine::is_open(hours, now) {
-            return Ok((
-                "transfer".into(),
+            return Ok(Answer::new(
+                "transfer",
                 json!({
                     "ok": true,
                     "action": "transfer",
                     "transfer_number": escalation.transfer_number.as_str(),
                     "say": "I'll put you through to the team now.",
                 }),
-                log_conversation,
             ));
         }
     }
     let Some(phone) = stated.or(caller) else {
-        return Ok((
-            "need_phone".into(),
-            json!({"ok": false, "code": "need_phone", "say": "What's the best number for the team to call you back on?"}),
-            log_conversation,
+        return Ok(Answer::refusal(
+            "need_phone",
+            "What's the best number for the team to call you back on?",
         ));
     };
     // The promise: when the business next opens (or within a day if it has no hours).
@@ -139,7 +123,7 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
         ("callback_time", spoken.clone()),
     ]);
     outbox::create_and_queue(
-        &deps,
+        deps,
         NewMessage {
             id: format!("owner-callback:{task_id}"),
             purpose: "owner_callback",
@@ -151,15 +135,14 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
         },
     )
     .await?;
-    crate::post_call::emit(
-        &deps,
-        &format!("callback.requested:{task_id}"),
-        "callback.requested",
-        json!({"task_id": task_id, "due": task.due, "conversation_id": task.conversation_id}),
-    )
-    .await?;
-    Ok((
-        "callback".into(),
+    let event = CallbackRequested {
+        task_id,
+        due: task.due.clone(),
+        conversation_id: task.conversation_id.clone(),
+    };
+    events::publish(deps, &DomainEvent::CallbackRequested(event)).await?;
+    Ok(Answer::new(
+        "callback",
         json!({
             "ok": true,
             "action": "callback",
@@ -167,6 +150,5 @@ async fn handle(deps: Arc<Deps>, req: EscalationTarget) -> Result<Reply, ToolErr
             "callback_spoken": spoken,
             "say": format!("The team aren't available right now. I've asked them to call you back when we open, {spoken}."),
         }),
-        log_conversation,
     ))
 }

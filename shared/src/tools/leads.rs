@@ -2,23 +2,20 @@
 //! dispatch_lead (pass the lead to exactly one partner provider).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::availability::{find_service, list_words};
 use super::caller::email;
-use super::{bad, Reply, ToolError};
+use super::{bad, Answer, ToolError};
 use crate::deps::Deps;
 use crate::dispatch::{candidates, find_area, Area, Provider};
+use crate::events::{self, DomainEvent, LeadDispatched};
 use crate::ids::LeadId;
+use crate::leads::{self, HotLead, LeadNews};
 use crate::outbox::{self, Audience, NewMessage, WhatsAppTemplate};
 use crate::phone::PhoneNumber;
+use crate::spoken::list_words;
 use crate::store::contacts::{ContactDetails, LeadInput};
 use crate::store::dispatch::Claim;
 use crate::store::{string, Item};
@@ -47,7 +44,6 @@ impl Urgency {
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct CaptureLead {
     /// The service id or its name as said.
     pub service: String,
@@ -69,35 +65,26 @@ pub struct CaptureLead {
     pub conversation_id: String,
 }
 
-pub async fn capture_lead(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "capture_lead", headers, body, capture).await
-}
-
 fn area_list(tenant: &TenantConfig) -> String {
     let names: Vec<&str> = tenant.areas.iter().map(|a| a.name.as_str()).collect();
     list_words(&names)
 }
 
-async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> {
-    let log_conversation = Some(req.conversation_id.clone());
+/// `POST /tools/capture_lead`: the enquiry, on the person's one open lead.
+pub async fn capture_lead(deps: &Deps, req: CaptureLead) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
     let conversation = super::conversation(Some(&req.conversation_id))?
         .ok_or_else(|| bad("conversation_id", "The conversation id is missing."))?;
-    let Some(service) = find_service(&tenant, &req.service) else {
-        let names: Vec<&str> = tenant.services.iter().map(|s| s.name.as_str()).collect();
+    let Some(service) = tenant.find_service(&req.service) else {
         return Err(bad(
             "service",
             format!(
                 "That isn't one of our services. We do {}.",
-                list_words(&names)
+                tenant.service_names()
             ),
         ));
     };
-    let area = match super::text(
+    let area = match super::line(
         "area",
         req.area.as_deref(),
         100,
@@ -123,7 +110,7 @@ async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> 
         "Please sum the job up in a sentence or two.",
     )?
     .ok_or_else(|| bad("summary", "What is the job, in a sentence?"))?;
-    let name = super::text(
+    let name = super::line(
         "name",
         req.name.as_deref(),
         100,
@@ -164,55 +151,31 @@ async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> 
         now,
     };
     let lead = deps.store.open_or_merge_lead(&contact, &input).await?;
-    if hot {
-        // Same id as the post-call pipeline's alert: one text per urgent call, whoever is first.
-        let values = BTreeMap::from([
-            ("business_name", tenant.business.name.clone()),
-            (
-                "caller_name",
-                name.clone()
-                    .or(contact.name.clone())
-                    .unwrap_or_else(|| "Unknown caller".into()),
-            ),
-            ("caller_phone", phone.international()),
-            ("service", service.name.clone()),
-            ("urgency", urgency.to_string()),
-            ("summary", summary.clone()),
-            ("area", area.map(|a| a.name.clone()).unwrap_or_default()),
-        ]);
-        outbox::create_and_queue(
-            &deps,
-            NewMessage {
-                id: format!("owner-hot-lead:{conversation}"),
-                purpose: "owner_hot_lead",
-                audience: Audience::Owner,
-                to: tenant.business.owner_phone.clone(),
-                body: render(&tenant.templates.owner_hot_lead, &values),
-                conversation_id: Some(conversation.to_string()),
-                lead_id: Some(lead.id.to_string()),
-            },
-        )
-        .await?;
-    }
-    if lead.opened_here {
-        crate::post_call::emit(&deps, &format!("lead.created:{}", lead.id), "lead.created", json!({
-            "lead_id": lead.id.as_str(), "conversation_id": conversation.as_str(), "channel": "phone", "hot": lead.hot,
-        }))
-        .await?;
-    }
-    if hot {
-        crate::post_call::emit(&deps, &format!("lead.hot:{}:{conversation}", lead.id), "lead.hot", json!({
-            "lead_id": lead.id.as_str(), "conversation_id": conversation.as_str(), "urgency": urgency,
-        }))
-        .await?;
+    let news = LeadNews {
+        lead: &lead,
+        conversation: &conversation,
+        channel: "phone",
+        hot: hot.then(|| HotLead {
+            caller_name: name.clone().or(contact.name.clone()),
+            phone: Some(phone.clone()),
+            service: Some(service.name.clone()),
+            urgency: Some(urgency.to_string()),
+            summary: Some(summary.clone()),
+            area: area.map(|a| a.name.clone()),
+            booking_time: None,
+        }),
+    };
+    if let Some(owner_text) = leads::announce(deps, &tenant, &news).await? {
+        // Queued, so the agent is not kept waiting for Twilio.
+        outbox::queue_send(deps, &owner_text).await?;
     }
     let say = if hot {
         "I've marked this as urgent and let the team know straight away."
     } else {
         "I've noted that down and the team will be in touch."
     };
-    Ok((
-        if hot { "captured_hot" } else { "captured" }.into(),
+    Ok(Answer::new(
+        if hot { "captured_hot" } else { "captured" },
         json!({
             "ok": true,
             "lead_id": lead.id.as_str(),
@@ -221,13 +184,11 @@ async fn capture(deps: Arc<Deps>, req: CaptureLead) -> Result<Reply, ToolError> 
             "area": area.map(|a| a.name.as_str()),
             "say": say,
         }),
-        log_conversation,
     ))
 }
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct DispatchLead {
     /// From capture_lead; absent means the caller's open lead.
     #[serde(default)]
@@ -236,14 +197,6 @@ pub struct DispatchLead {
     pub caller_phone: Option<String>,
     #[serde(default)]
     pub conversation_id: Option<String>,
-}
-
-pub async fn dispatch_lead(
-    State(deps): State<Arc<Deps>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    super::run(deps, "dispatch_lead", headers, body, dispatch).await
 }
 
 /// A lead as dispatch needs it.
@@ -264,12 +217,7 @@ fn provider_named<'a>(tenant: &'a TenantConfig, id: &str) -> Option<&'a Provider
 
 /// The lead is with a provider already. Their notice is made again (it is idempotent): if the
 /// call that dispatched it failed before notifying, this finishes the job.
-async fn already(
-    deps: &Deps,
-    tenant: &TenantConfig,
-    lead: &Lead,
-    conversation: Option<String>,
-) -> Result<Reply, ToolError> {
+async fn already(deps: &Deps, tenant: &TenantConfig, lead: &Lead) -> Result<Answer, ToolError> {
     let provider = lead
         .field("dispatched_to")
         .and_then(|id| provider_named(tenant, &id));
@@ -283,20 +231,23 @@ async fn already(
     let name = provider
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "one of our partners".into());
-    Ok((
-        "already_dispatched".into(),
+    Ok(Answer::new(
+        "already_dispatched",
         json!({
             "ok": false,
             "code": "already_dispatched",
             "provider": name,
             "say": format!("That job is already with {name}. They'll be in touch."),
         }),
-        conversation,
     ))
 }
 
-async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError> {
-    let conversation = req.conversation_id.clone();
+fn lead_closed() -> Answer {
+    Answer::refusal("lead_closed", "That enquiry has been dealt with already.")
+}
+
+/// `POST /tools/dispatch_lead`: the lead to exactly one partner provider.
+pub async fn dispatch_lead(deps: &Deps, req: DispatchLead) -> Result<Answer, ToolError> {
     let tenant = deps.tenant().await?;
     super::conversation(req.conversation_id.as_deref())?;
     let phone = super::caller_id(req.caller_phone.as_deref(), &tenant);
@@ -333,21 +284,16 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
         None => None,
     };
     let Some(lead) = lead else {
-        return Ok((
-            "no_lead".into(),
+        return Ok(Answer::new(
+            "no_lead",
             json!({"ok": false, "code": "no_lead", "say": "I need to take the job details first.", "next": "capture_lead"}),
-            conversation,
         ));
     };
     if lead.field("dispatched_to").is_some() {
-        return already(&deps, &tenant, &lead, conversation).await;
+        return already(deps, &tenant, &lead).await;
     }
     if lead.field("lead_status").as_deref() != Some("open") {
-        return Ok((
-            "lead_closed".into(),
-            json!({"ok": false, "code": "lead_closed", "say": "That enquiry has been dealt with already."}),
-            conversation,
-        ));
+        return Ok(lead_closed());
     }
     let service = lead
         .field("service")
@@ -356,14 +302,13 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
         .field("area")
         .and_then(|a| tenant.areas.iter().find(|x| x.id == a));
     let (Some(service), Some(area)) = (service, area) else {
-        return Ok((
-            "need_details".into(),
+        return Ok(Answer::new(
+            "need_details",
             json!({"ok": false, "code": "need_details", "say": "I need the job and the area first.", "next": "capture_lead"}),
-            conversation,
         ));
     };
     let Some(category) = service.category.as_deref() else {
-        return Ok(no_provider(conversation));
+        return Ok(no_provider());
     };
     let now = deps.now();
     let day = now.to_zoned(tenant.time_zone()).date().to_string();
@@ -385,24 +330,23 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
                 .await?
             {
                 Claim::Claimed => {
-                    notify_provider(&deps, &tenant, provider, &lead, &service.name, area).await?;
-                    crate::post_call::emit(
-                        &deps,
-                        &format!("lead.dispatched:{}", lead.id),
-                        "lead.dispatched",
-                        json!({"lead_id": lead.id.as_str(), "provider": provider.id, "area": area.id, "category": category}),
-                    )
-                    .await?;
+                    notify_provider(deps, &tenant, provider, &lead, &service.name, area).await?;
+                    let event = LeadDispatched {
+                        lead_id: lead.id.to_string(),
+                        provider: provider.id.clone(),
+                        area: area.id.clone(),
+                        category: category.to_string(),
+                    };
+                    events::publish(deps, &DomainEvent::LeadDispatched(event)).await?;
                     // The caller hears the provider's name, never their address or number.
-                    return Ok((
-                        "dispatched".into(),
+                    return Ok(Answer::new(
+                        "dispatched",
                         json!({
                             "ok": true,
                             "dispatched": true,
                             "provider": provider.name,
                             "say": format!("I've passed your job to {}. They'll contact you shortly.", provider.name),
                         }),
-                        conversation,
                     ));
                 }
                 Claim::ProviderFull => break,
@@ -413,14 +357,10 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
                     });
                     match fresh {
                         Some(f) if f.field("dispatched_to").is_some() => {
-                            return already(&deps, &tenant, &f, conversation).await
+                            return already(deps, &tenant, &f).await
                         }
                         Some(f) if f.field("lead_status").as_deref() != Some("open") => {
-                            return Ok((
-                                "lead_closed".into(),
-                                json!({"ok": false, "code": "lead_closed", "say": "That enquiry has been dealt with already."}),
-                                conversation,
-                            ));
+                            return Ok(lead_closed());
                         }
                         // Still free: the other transaction failed; try again.
                         _ => continue,
@@ -429,14 +369,13 @@ async fn dispatch(deps: Arc<Deps>, req: DispatchLead) -> Result<Reply, ToolError
             }
         }
     }
-    Ok(no_provider(conversation))
+    Ok(no_provider())
 }
 
-fn no_provider(conversation: Option<String>) -> Reply {
-    (
-        "no_provider".into(),
+fn no_provider() -> Answer {
+    Answer::new(
+        "no_provider",
         json!({"ok": false, "code": "no_provider_available", "say": "None of our partners can take that on today, so I'll pass it to the team to arrange."}),
-        conversation,
     )
 }
 
