@@ -23,7 +23,7 @@ BUILD      := cargo build --workspace --all-features --lib --bins --tests
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-template send tool fmt lint package sizes clean
+.PHONY: help dev test test-template send tool scan replay fmt lint package sizes clean
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -32,6 +32,9 @@ help:
 	@echo "make send   sign and POST a sample webhook to the local server (EVENT=$(EVENT))"
 	@echo "make tool   POST a tool or conversation-init sample with the local tool secret"
 	@echo "            (EVENT=events/<function>/apigw-<function>.json; NOW=<RFC 3339> runs it as of then)"
+	@echo "make scan   run one quality scan of the local stack now (make dev running; SINCE=<RFC 3339> rescans from then)"
+	@echo "make replay run the quality rules over exported transcripts, writing nothing"
+	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -49,7 +52,7 @@ dev: $(VENV)/.installed
 	for i in $$(seq 1 100); do curl -s -o /dev/null http://$(MOTO_HOST):$(MOTO_PORT)/moto-api/ && break; sleep 0.1; done; \
 	$(LOCAL_AWS) FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) FRONTDESK_LOG_FORMAT=$${FRONTDESK_LOG_FORMAT:-text} \
 	  TWILIO_API_BASE_URL=$${TWILIO_API_BASE_URL:-https://api.twilio.com} \
-	  FRONTDESK_PROMPTS=$(TENANT_DIR) FRONTDESK_NOW=$(FRONTDESK_NOW) \
+	  FRONTDESK_PROMPTS=$(TENANT_DIR) FRONTDESK_NOW=$(FRONTDESK_NOW) FRONTDESK_SCAN_SETTLE_SECS=0 \
 	  ./target/debug/frontdesk-local serve
 
 send:
@@ -71,6 +74,19 @@ tool:
 	  -H "x-frontdesk-tool-secret: $$secret" $(if $(NOW),-H "x-frontdesk-now: $(NOW)") \
 	  --data-binary @- -w '\nHTTP %{http_code}\n'
 
+# One scan of the stack make dev is serving (same moto, same tenant folder), printed.
+scan:
+	@curl -s -o /dev/null http://$(MOTO_HOST):$(MOTO_PORT)/moto-api/ || { echo "the local stack is not running: start make dev first"; exit 2; }
+	@$(BUILD) --quiet
+	@$(LOCAL_AWS) FRONTDESK_PROMPTS=$(TENANT_DIR) FRONTDESK_NOW=$(FRONTDESK_NOW) FRONTDESK_SCAN_SETTLE_SECS=0 \
+	  ./target/debug/frontdesk-local scan $(if $(SINCE),--since $(SINCE))
+
+# The tenant's rules (or RULES) over a folder of exported transcripts; reads files only.
+replay:
+	@test -d "$(DIR)" || { echo "DIR=<folder of ElevenLabs transcript JSON> is required"; exit 2; }
+	@$(BUILD) --quiet
+	@FRONTDESK_PROMPTS=$(TENANT_DIR) ./target/debug/frontdesk-local replay "$(DIR)" $(if $(RULES),--rules "$(RULES)")
+
 test: $(VENV)/.installed lint
 	@mkdir -p .local
 	$(BUILD)
@@ -88,7 +104,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-FUNCTIONS  := post-call retry-worker conversation-init check-availability create-booking update-booking \
+FUNCTIONS  := post-call retry-worker quality-scan conversation-init check-availability create-booking update-booking \
               upsert-contact capture-lead dispatch-lead escalation-target log-call
 LAMBDA_VENV := .venv-lambda
 

@@ -36,6 +36,9 @@ pub struct AppConfig {
     pub inline_budget: Duration,
     /// Wait before fetching a call's audio from the ElevenLabs API when no audio webhook came.
     pub audio_fetch_delay: Duration,
+    /// The quality scan leaves calls stored less than this long ago to its next run: the index
+    /// it reads them through is eventually consistent (moto's is not, so local runs use 0).
+    pub scan_settle: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +115,7 @@ impl AppConfig {
             audio_fetch_delay: Duration::from_secs(
                 number("FRONTDESK_AUDIO_FETCH_DELAY_SECS", 600)?.min(900),
             ),
+            scan_settle: Duration::from_secs(number("FRONTDESK_SCAN_SETTLE_SECS", 60)?),
         })
     }
 

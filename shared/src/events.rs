@@ -30,6 +30,8 @@ pub enum DomainEvent {
     BookingCancelled(BookingChange),
     /// `callback.requested`: a caller asked for a person outside staffed hours.
     CallbackRequested(CallbackRequested),
+    /// `flag.raised`: the quality scan found a call breaking a rule (once per rule per call).
+    FlagRaised(FlagRaised),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +100,15 @@ pub struct CallbackRequested {
     pub conversation_id: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagRaised {
+    pub flag_id: String,
+    pub conversation_id: String,
+    pub rule_id: String,
+    pub severity: String,
+    pub turn: Option<u32>,
+}
+
 impl BookingChange {
     /// A booking as it is now.
     pub fn of(record: &BookingRecord) -> Self {
@@ -136,6 +147,7 @@ impl DomainEvent {
             Self::BookingRescheduled(_) => "booking.rescheduled",
             Self::BookingCancelled(_) => "booking.cancelled",
             Self::CallbackRequested(_) => "callback.requested",
+            Self::FlagRaised(_) => "flag.raised",
         }
     }
 
@@ -152,6 +164,7 @@ impl DomainEvent {
                 format!("{name}:{}:{}", e.booking_id, e.version)
             }
             Self::CallbackRequested(e) => format!("{name}:{}", e.task_id),
+            Self::FlagRaised(e) => format!("{name}:{}", e.flag_id),
         }
     }
 

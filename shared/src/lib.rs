@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod phone;
 pub mod post_call;
+pub mod quality;
 pub mod queue;
 pub mod redact;
 pub mod retry_worker;

@@ -257,6 +257,8 @@ async fn on_transcription(
     };
     let record = call::call_record(deps.config.tenant.as_str(), t, &facts, links, now);
     deps.store.save_call(&record).await?;
+    // In the quality scan's order from now: a late transcript is still scanned.
+    deps.store.queue_call_for_scan(conversation, now).await?;
 
     let mut texts = Vec::new();
     if let (Some(phone), Some(lead)) = (&caller, &lead) {

@@ -35,6 +35,9 @@ pub struct TenantConfig {
     /// Live transfers to a person (escalation_target); without it, callers get a callback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
+    /// The quality rules, from `assertions.toml` beside `business.toml` (not written in it).
+    #[serde(default, skip_serializing_if = "crate::quality::RuleSet::is_empty")]
+    pub quality: crate::quality::RuleSet,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,7 +218,13 @@ impl TenantConfig {
             field: "-".into(),
             message: format!("cannot read: {e}"),
         })?;
-        Self::from_toml(&text, &file)
+        let mut config = Self::from_toml(&text, &file)?;
+        config.quality = crate::quality::RuleSet::load_dir(dir).map_err(|e| TenantConfigError {
+            file: e.file,
+            field: format!("{}.{}", e.rule, e.field),
+            message: e.message,
+        })?;
+        Ok(config)
     }
 
     pub fn from_toml(text: &str, file: &str) -> Result<Self, TenantConfigError> {

@@ -247,6 +247,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("FRONTDESK_RETRY_BASE_SECS", "0".to_string()),
         ("FRONTDESK_AUDIO_FETCH_DELAY_SECS", "0".to_string()),
         ("FRONTDESK_SEND_CHECK_DELAY_SECS", "0".to_string()),
+        // moto's index is consistent at once; a test moves the clock instead of waiting.
+        ("FRONTDESK_SCAN_SETTLE_SECS", "0".to_string()),
     ]);
     if let Some(limit) = options.max_body_bytes {
         env.insert("FRONTDESK_MAX_BODY_BYTES", limit.to_string());
@@ -271,8 +273,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if let Some(edit) = &options.business_toml {
         toml = edit(toml);
     }
-    let business =
+    let mut business =
         TenantConfig::from_toml(&toml, "prompts/demo/business.toml").expect("demo tenant");
+    business.quality = frontdesk::quality::RuleSet::load_dir(&workspace().join("prompts/demo"))
+        .expect("demo rules");
     deps.store
         .put_tenant_config(&business, "tests", clock_now(&clock))
         .await

@@ -1,6 +1,9 @@
 //! The local host: `frontdesk-local serve` runs every route on http://127.0.0.1:3000 against
-//! moto (AWS_ENDPOINT_URL), with the retry queue consumed in-process; `frontdesk-local sign FILE`
-//! prints an ElevenLabs-Signature for a body, signed with the local webhook secret.
+//! moto (AWS_ENDPOINT_URL), with the retry queue consumed and the quality scan run every 15
+//! minutes in-process; `frontdesk-local sign FILE` prints an ElevenLabs-Signature for a body,
+//! signed with the local webhook secret; `frontdesk-local scan [--since TIME]` runs one quality
+//! scan against the local stack now; `frontdesk-local replay DIR [--rules FILE]` runs the rules
+//! over exported transcripts and writes nothing.
 //!
 //! Local only, for replaying a business as of a day: `FRONTDESK_NOW` (RFC 3339) starts the
 //! server's clock there, and a request's `x-frontdesk-now` header sets its own.
@@ -26,6 +29,11 @@ const SECRETS_FILE: &str = ".local/secrets.env";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
+       | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]";
+/// How often `serve` runs the quality scan, as the stack's EventBridge schedule does.
+const SCAN_EVERY: Duration = Duration::from_secs(15 * 60);
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,10 +41,9 @@ async fn main() {
         Some("serve") | None => serve().await,
         Some("sign") if args.len() == 2 => sign(Path::new(&args[1])),
         Some("load-tenant") if args.len() == 3 => load_tenant(&args[1], &args[2]).await,
-        _ => Err(
-            "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>"
-                .into(),
-        ),
+        Some("scan") => scan(&args[1..]).await,
+        Some("replay") => replay(&args[1..]),
+        _ => Err(USAGE.into()),
     };
     if let Err(e) = result {
         eprintln!("frontdesk-local: {e}");
@@ -132,13 +139,25 @@ async fn load_tenant(tenant: &str, table: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn serve() -> Result<(), Error> {
-    frontdesk::telemetry::init();
+/// The local stack a command runs against: moto's resources (made from template.yaml if they
+/// are not there yet), the tenant folder's configuration loaded, and the deps of every handler.
+struct LocalStack {
+    deps: Arc<Deps>,
+    tenant: String,
+    prompts: PathBuf,
+    endpoint: String,
+    template: Template,
+    made: resources::LocalResources,
+    business: TenantConfig,
+    secrets: Secrets,
+    secret_values: BTreeMap<String, String>,
+}
+
+async fn local_stack() -> Result<LocalStack, Error> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local AWS (moto); run `make dev`")?;
     // Any tenant folder; its id is the folder's name unless FRONTDESK_TENANT_ID says otherwise.
-    let prompts =
-        PathBuf::from(std::env::var("FRONTDESK_PROMPTS").unwrap_or_else(|_| "prompts/demo".into()));
+    let prompts = prompts_dir();
     let tenant = match std::env::var("FRONTDESK_TENANT_ID") {
         Ok(t) if !t.trim().is_empty() => t,
         _ => prompts
@@ -151,7 +170,6 @@ async fn serve() -> Result<(), Error> {
     let template_path = PathBuf::from(
         std::env::var("FRONTDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into()),
     );
-    let addr = std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
 
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(
@@ -162,7 +180,7 @@ async fn serve() -> Result<(), Error> {
     let template = Template::load(&template_path)?;
     let made = resources::create(&sdk, &template, &format!("frontdesk-{tenant}")).await?;
 
-    let secrets_map = local_secrets()?;
+    let secret_values = local_secrets()?;
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.insert("FRONTDESK_TENANT_ID".into(), tenant.clone());
     env.insert("FRONTDESK_TABLE".into(), made.table.clone());
@@ -174,7 +192,7 @@ async fn serve() -> Result<(), Error> {
     env.insert("FRONTDESK_EVENT_BUS".into(), made.event_bus.clone());
     env.remove("FRONTDESK_SECRETS_ARN");
     let config = AppConfig::from_lookup(|k| env.get(k).cloned())?;
-    let secrets = Secrets::from_lookup(|k| secrets_map.get(k).cloned());
+    let secrets = Secrets::from_lookup(|k| secret_values.get(k).cloned());
     let clock = local_clock()?;
     let deps = Arc::new(Deps::build(config, &sdk, secrets.clone(), clock)?);
 
@@ -182,6 +200,37 @@ async fn serve() -> Result<(), Error> {
     deps.store
         .put_tenant_config(&business, &prompts.display().to_string(), deps.now())
         .await?;
+    Ok(LocalStack {
+        deps,
+        tenant,
+        prompts,
+        endpoint,
+        template,
+        made,
+        business,
+        secrets,
+        secret_values,
+    })
+}
+
+fn prompts_dir() -> PathBuf {
+    PathBuf::from(std::env::var("FRONTDESK_PROMPTS").unwrap_or_else(|_| "prompts/demo".into()))
+}
+
+async fn serve() -> Result<(), Error> {
+    frontdesk::telemetry::init();
+    let addr = std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let LocalStack {
+        deps,
+        tenant,
+        prompts,
+        endpoint,
+        template,
+        made,
+        business,
+        secrets,
+        secret_values: secrets_map,
+    } = local_stack().await?;
 
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -201,6 +250,15 @@ async fn serve() -> Result<(), Error> {
     tokio::spawn(async move { local::poller::run_forever(&worker).await });
     let watcher = deps.clone();
     tokio::spawn(async move { print_recorded_messages(&watcher).await });
+    let scanner = deps.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SCAN_EVERY).await;
+            if let Err(e) = scan_and_print(&scanner, None).await {
+                eprintln!("[quality scan] failed: {e}");
+            }
+        }
+    });
 
     axum::serve(listener, local::all_routes(deps))
         .with_graceful_shutdown(async {
@@ -234,6 +292,7 @@ fn print_banner(
         );
     }
     println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
+    println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
     println!("\nLocal AWS (moto) at {endpoint}:");
     println!("  table       {}", made.table);
     println!("  bucket      {}", made.bucket);
@@ -295,4 +354,109 @@ async fn print_recorded_messages(deps: &Deps) {
             }
         }
     }
+}
+
+/// One quality scan of the local stack, now.
+async fn scan(args: &[String]) -> Result<(), Error> {
+    let since = match args {
+        [] => None,
+        [flag, at] if flag == "--since" => Some(at.parse::<jiff::Timestamp>().map_err(|_| {
+            format!("--since {at:?} is not an RFC 3339 time such as 2026-11-23T07:00:00Z")
+        })?),
+        _ => return Err(USAGE.into()),
+    };
+    let stack = local_stack().await?;
+    scan_and_print(&stack.deps, since).await
+}
+
+async fn scan_and_print(deps: &Deps, since: Option<jiff::Timestamp>) -> Result<(), Error> {
+    use frontdesk::quality::scan;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let report = scan::run(deps, deadline, since).await?;
+    println!(
+        "[quality scan] {} calls scanned, {} skipped, {} new flags{}",
+        report.calls_scanned,
+        report.calls_skipped,
+        report.flags_raised.len(),
+        if report.stopped_early {
+            " (stopped for time; the next run goes on)"
+        } else {
+            ""
+        }
+    );
+    for f in &report.flags_raised {
+        let turn = f
+            .turn
+            .map(|t| format!("turn {t}"))
+            .unwrap_or_else(|| "whole call".into());
+        println!(
+            "  {:<8} {:<32} {} {turn}: {}",
+            f.severity.as_str(),
+            f.rule_id,
+            f.conversation_id,
+            f.excerpt
+        );
+    }
+    Ok(())
+}
+
+/// The rules over a folder of exported transcripts: each would-be flag, then a per-rule count.
+/// Reads files only; writes nothing anywhere.
+fn replay(args: &[String]) -> Result<(), Error> {
+    use frontdesk::quality::{
+        replay::{read_export, Replay},
+        BusinessFacts, RuleSet,
+    };
+    let (folder, rules_file) = match args {
+        [folder] => (folder, None),
+        [folder, flag, file] if flag == "--rules" => (folder, Some(file)),
+        _ => return Err(USAGE.into()),
+    };
+    let prompts = prompts_dir();
+    let business = TenantConfig::load_dir(&prompts)?;
+    let rules = match rules_file {
+        Some(file) => RuleSet::load_file(Path::new(file))?,
+        None => business.quality.clone(),
+    };
+    let facts = BusinessFacts::of(&business);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| format!("{folder}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut replay = Replay::new(&rules);
+    let mut unreadable = 0;
+    for file in &files {
+        let raw = std::fs::read(file)?;
+        match read_export(&raw) {
+            Ok((conversation, call)) => replay.add(&rules, &facts, &conversation, &call),
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("skipped {}: {e}", file.display());
+            }
+        }
+    }
+    for (conversation, f) in &replay.findings {
+        let turn = f
+            .turn
+            .map(|t| format!("turn {t}"))
+            .unwrap_or_else(|| "whole call".into());
+        println!(
+            "{conversation}  {:<32} {:<8} {turn}: {}",
+            f.rule_id,
+            f.severity.as_str(),
+            f.excerpt
+        );
+    }
+    println!(
+        "\n{} calls replayed ({unreadable} unreadable) with {} rules; nothing was written.",
+        replay.calls,
+        rules.rules.len()
+    );
+    println!("{:<32} calls flagged", "rule");
+    for (rule, count) in &replay.per_rule {
+        println!("{rule:<32} {count}");
+    }
+    Ok(())
 }

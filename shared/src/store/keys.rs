@@ -112,3 +112,33 @@ pub fn tasks_index(t: &TenantId, status: &str) -> String {
 pub fn call_note(t: &TenantId, c: &ConversationId, id: &str) -> (String, String) {
     (format!("T#{t}#CALL#{c}"), format!("NOTE#{id}"))
 }
+
+/// Calls in the order their transcripts were stored (the quality scan's order).
+pub fn scan_index(t: &TenantId) -> String {
+    format!("T#{t}#SCANS")
+}
+
+/// Where the quality scan got to.
+pub fn scan_watermark(t: &TenantId) -> (String, String) {
+    (format!("T#{t}#SCAN"), "WATERMARK".into())
+}
+
+/// A quality flag: one per rule per call, beside the call record.
+pub fn flag(t: &TenantId, c: &ConversationId, rule_id: &str) -> (String, String) {
+    (format!("T#{t}#CALL#{c}"), format!("FLAG#{rule_id}"))
+}
+
+/// Flags of a tenant by status, by time raised.
+pub fn flags_index(t: &TenantId, status: &str) -> String {
+    format!("T#{t}#FLAGS#{status}")
+}
+
+/// A time that sorts as text in time order: always six decimals (`jiff` writes none for whole
+/// seconds, and "07:00:00.5Z" sorts before "07:00:00Z").
+pub fn sortable_time(at: jiff::Timestamp) -> String {
+    format!(
+        "{}.{:06}Z",
+        at.strftime("%Y-%m-%dT%H:%M:%S"),
+        at.subsec_microsecond()
+    )
+}

@@ -4,6 +4,7 @@ pub mod bookings;
 pub mod calls;
 pub mod contacts;
 pub mod dispatch;
+pub mod flags;
 pub mod inbox;
 pub mod keys;
 pub mod messages;
