@@ -104,7 +104,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-FUNCTIONS  := post-call retry-worker quality-scan conversation-init check-availability create-booking update-booking \
+FUNCTIONS  := post-call retry-worker quality-scan qa-api conversation-init check-availability create-booking update-booking \
               upsert-contact capture-lead dispatch-lead escalation-target log-call
 LAMBDA_VENV := .venv-lambda
 

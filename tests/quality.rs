@@ -7,62 +7,7 @@ use frontdesk_blackbox::frontdesk::ids::ConversationId;
 use frontdesk_blackbox::frontdesk::quality::scan::{self, ScanReport};
 use frontdesk_blackbox::frontdesk::store::flags::FlagStatus;
 use frontdesk_blackbox::*;
-use serde_json::{json, Value};
-
-const OPENING: &str = "Hi, you're through to Northside Plumbing, I'm Ava, the virtual receptionist. Calls are recorded for quality.";
-
-/// Turns from (role, text); `tool:<name>` is the agent calling a tool, `ok:<name>` its result.
-fn turns(spec: &[(&str, &str)]) -> Value {
-    let turns: Vec<Value> = spec
-        .iter()
-        .enumerate()
-        .map(|(i, (role, text))| {
-            let at = i as u64 * 4;
-            if let Some(tool) = text.strip_prefix("tool:") {
-                json!({"role": "agent", "message": null, "time_in_call_secs": at, "tool_calls": [{
-                    "type": "webhook", "request_id": format!("{tool}_{i:032}"), "tool_name": tool,
-                    "params_as_json": "{}", "tool_has_been_called": true}], "tool_results": []})
-            } else if let Some(tool) = text.strip_prefix("ok:") {
-                json!({"role": "agent", "message": null, "time_in_call_secs": at, "tool_calls": [], "tool_results": [{
-                    "type": "webhook", "request_id": format!("{tool}_{:032}", i - 1), "tool_name": tool,
-                    "result_value": "{\"ok\": true}", "is_error": false, "tool_has_been_called": true}]})
-            } else {
-                json!({"role": role, "message": text, "time_in_call_secs": at, "tool_calls": [], "tool_results": []})
-            }
-        })
-        .collect();
-    Value::Array(turns)
-}
-
-/// A transcription webhook for `conversation` with these turns, a disposition and (optionally)
-/// a failed evaluation or the caller's sentiment.
-fn call(
-    conversation: &str,
-    spec: &[(&str, &str)],
-    disposition: &str,
-    extra: &[(&str, &str)],
-) -> Vec<u8> {
-    sample_with("post_call_transcription.json", |v| {
-        v["data"]["conversation_id"] = json!(conversation);
-        v["data"]["transcript"] = turns(spec);
-        let analysis = &mut v["data"]["analysis"];
-        analysis["data_collection_results"]["disposition"]["value"] = json!(disposition);
-        analysis["data_collection_results"]["urgency"]["value"] = json!("normal");
-        analysis["evaluation_criteria_results"]["booked_or_routed"]["result"] = json!("success");
-        for (key, value) in extra {
-            match *key {
-                "evaluation" => {
-                    analysis["evaluation_criteria_results"]["booked_or_routed"]["result"] =
-                        json!(value)
-                }
-                field => {
-                    analysis["data_collection_results"][field] =
-                        json!({"data_collection_id": field, "value": value, "rationale": "-"})
-                }
-            }
-        }
-    })
-}
+use serde_json::json;
 
 async fn deliver(app: &TestApp, body: &[u8]) {
     let response = app.deliver(body).await;
@@ -278,7 +223,11 @@ async fn every_rule_kind_flags_the_call_that_breaks_it_at_the_turn_and_not_the_o
         ),
     ];
     for (conversation, spec, disposition, extra, _) in &cases {
-        deliver(&app, &call(conversation, spec, disposition, extra)).await;
+        deliver(
+            &app,
+            &transcript_call(conversation, spec, disposition, extra),
+        )
+        .await;
     }
 
     let report = scan_now(&app).await;
@@ -324,7 +273,11 @@ async fn a_clean_call_of_1500_turns_gives_no_flag() {
         ));
     }
     assert!(spec.len() >= 1499);
-    deliver(&app, &call("conv_long_clean", &spec, "booked", &[])).await;
+    deliver(
+        &app,
+        &transcript_call("conv_long_clean", &spec, "booked", &[]),
+    )
+    .await;
 
     let report = scan_now(&app).await;
 
@@ -337,7 +290,11 @@ async fn scanning_the_same_window_twice_raises_no_duplicate() {
     let app = spawn_app().await;
     app.twilio_accepts(None).await;
     let breaking = [("agent", OPENING), ("agent", "And your DOB?")];
-    deliver(&app, &call("conv_twice", &breaking, "booked", &[])).await;
+    deliver(
+        &app,
+        &transcript_call("conv_twice", &breaking, "booked", &[]),
+    )
+    .await;
     let first = scan_now(&app).await;
     assert_eq!(first.flags_raised.len(), 1);
 
@@ -354,7 +311,11 @@ async fn scanning_the_same_window_twice_raises_no_duplicate() {
     .unwrap();
     assert_eq!((rescan.calls_scanned, rescan.flags_raised.len()), (1, 0));
     // The same webhook delivered again (a redelivery) changes nothing either.
-    deliver(&app, &call("conv_twice", &breaking, "booked", &[])).await;
+    deliver(
+        &app,
+        &transcript_call("conv_twice", &breaking, "booked", &[]),
+    )
+    .await;
     assert_eq!(scan_now(&app).await.flags_raised.len(), 0);
 
     assert_eq!(flags_of(&app, "conv_twice").await.len(), 1);
@@ -365,7 +326,11 @@ async fn scanning_the_same_window_twice_raises_no_duplicate() {
 async fn a_transcript_that_arrives_after_the_scan_passed_is_still_scanned() {
     let app = spawn_app().await;
     app.twilio_accepts(None).await;
-    deliver(&app, &call("conv_on_time", &clean_booking(), "booked", &[])).await;
+    deliver(
+        &app,
+        &transcript_call("conv_on_time", &clean_booking(), "booked", &[]),
+    )
+    .await;
     assert_eq!(scan_now(&app).await.calls_scanned, 1);
 
     // Twenty minutes later the transcript of a call that ended hours ago arrives (a delayed
@@ -400,7 +365,7 @@ async fn a_scan_out_of_time_stops_cleanly_and_the_next_goes_on_from_the_watermar
         let conversation = format!("conv_batch_{i}");
         deliver(
             &app,
-            &call(
+            &transcript_call(
                 &conversation,
                 &[("agent", OPENING), ("agent", "Your DOB?")],
                 "booked",

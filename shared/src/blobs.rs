@@ -82,3 +82,25 @@ impl Blobs {
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 }
+
+impl Blobs {
+    /// A URL that reads one object for `valid_for` (the QA console's audio player), signed with
+    /// the function's own credentials; nothing else about the bucket is exposed.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<String, DependencyError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
+            .map_err(|e| DependencyError::new("s3", "GetObject", "Presign", e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| DependencyError::aws("s3", "GetObject", &e))?;
+        Ok(request.uri().to_string())
+    }
+}

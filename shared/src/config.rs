@@ -39,6 +39,8 @@ pub struct AppConfig {
     /// The quality scan leaves calls stored less than this long ago to its next run: the index
     /// it reads them through is eventually consistent (moto's is not, so local runs use 0).
     pub scan_settle: Duration,
+    /// The token claim that names a QA reviewer's tenant (a Cognito custom attribute by default).
+    pub qa_tenant_claim: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +118,9 @@ impl AppConfig {
                 number("FRONTDESK_AUDIO_FETCH_DELAY_SECS", 600)?.min(900),
             ),
             scan_settle: Duration::from_secs(number("FRONTDESK_SCAN_SETTLE_SECS", 60)?),
+            qa_tenant_claim: get("FRONTDESK_QA_TENANT_CLAIM")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| crate::qa::auth::DEFAULT_TENANT_CLAIM.to_string()),
         })
     }
 

@@ -9,6 +9,7 @@
 //! rows on Lambda (`lambda_http::run(function_router(..))`); the local server and the black-box
 //! tests serve every row on one router ([`all_routes`]).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -17,7 +18,7 @@ use std::time::Instant;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
@@ -30,6 +31,7 @@ use crate::elevenlabs::signature;
 use crate::ids::ConversationId;
 use crate::metrics;
 use crate::post_call::{self, IntakeError};
+use crate::qa::{self, auth, QaError, Reviewer};
 use crate::tools::{
     availability, booking, booking_change, caller, calls, escalation, leads, Answer, ToolError,
 };
@@ -89,6 +91,10 @@ pub fn routes() -> &'static [Route] {
                 escalation::escalation_target,
             ),
             Route::tool("/tools/log_call", "log-call", calls::log_call),
+            Route::reviewer("GET", "/qa/flags", "qa-api", qa_flags),
+            Route::reviewer("GET", "/qa/calls/{conversation_id}", "qa-api", qa_call),
+            Route::reviewer("POST", "/qa/flags/{id}", "qa-api", qa_resolve),
+            Route::reviewer("GET", "/qa/rules", "qa-api", qa_rules),
         ]
     });
     &ROUTES
@@ -105,16 +111,26 @@ pub struct Route {
     handler: Handler,
 }
 
-/// Tool routes answer the voice agent, which reads `say` aloud; webhooks answer machines.
+/// Tool routes answer the voice agent, which reads `say` aloud; webhooks answer machines; QA
+/// routes answer the reviewers' console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Agent,
     Webhook,
+    Reviewer,
 }
 
 /// A request as a handler sees it: the headers and the whole body, already read.
 pub struct Request {
     pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A reviewer's request, authenticated: who, the path's `{parameters}`, the query, the body.
+pub struct ReviewerRequest {
+    pub reviewer: Reviewer,
+    pub params: HashMap<String, String>,
+    pub query: HashMap<String, String>,
     pub body: Bytes,
 }
 
@@ -141,12 +157,27 @@ pub enum HttpError {
         field: String,
         message: String,
     },
+    /// Authenticated, but not allowed here (a reviewer of another tenant).
+    Forbidden(String),
+    NotFound(&'static str),
+    /// The request contradicts what was already decided.
+    Conflict(String),
     /// Our side is not ready (a dependency or configuration); the sender should retry.
     Unavailable,
 }
 
 type Served = Pin<Box<dyn Future<Output = Result<Reply, HttpError>> + Send>>;
-type Handler = Arc<dyn Fn(Arc<Deps>, Request) -> Served + Send + Sync>;
+type Handler = Arc<dyn Fn(Arc<Deps>, Inbound) -> Served + Send + Sync>;
+
+/// Everything `serve` read of a request, for the handler to take what its kind needs.
+struct Inbound {
+    request: Request,
+    path: String,
+    query: Option<String>,
+    host: Host,
+    /// Claims the HTTP API's JWT authorizer verified (Lambda only).
+    verified_claims: Option<HashMap<String, String>>,
+}
 
 /// An `async fn(&Deps, In) -> Out`, named so the route table can hold any of them (the future
 /// borrows the `Deps`, which a plain `Fn` bound cannot say).
@@ -170,8 +201,9 @@ impl Route {
         T: DeserializeOwned + Send + 'static,
         F: for<'a> Endpoint<'a, T, Result<Answer, ToolError>> + Copy + Send + Sync + 'static,
     {
-        let handler: Handler = Arc::new(move |deps: Arc<Deps>, request: Request| -> Served {
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, inbound: Inbound| -> Served {
             Box::pin(async move {
+                let request = inbound.request;
                 authorize_tool(deps.secrets.tool_secret.as_deref(), &request.headers)?;
                 let body = read_tool_body::<T>(&request.body)?;
                 if !body.unknown_fields.is_empty() {
@@ -200,8 +232,8 @@ impl Route {
     where
         F: for<'a> Endpoint<'a, Request, Result<Reply, HttpError>> + Copy + Send + Sync + 'static,
     {
-        let handler: Handler = Arc::new(move |deps: Arc<Deps>, request: Request| -> Served {
-            Box::pin(async move { webhook(&deps, request).await })
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, inbound: Inbound| -> Served {
+            Box::pin(async move { webhook(&deps, inbound.request).await })
         });
         Self {
             method: "POST",
@@ -212,28 +244,160 @@ impl Route {
         }
     }
 
+    /// A QA route: a reviewer's verified token (of this stack's tenant), then the handler,
+    /// whose JSON answer is the response.
+    fn reviewer<F>(
+        method: &'static str,
+        path: &'static str,
+        function: &'static str,
+        handler: F,
+    ) -> Self
+    where
+        F: for<'a> Endpoint<'a, ReviewerRequest, Result<Value, QaError>>
+            + Copy
+            + Send
+            + Sync
+            + 'static,
+    {
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, inbound: Inbound| -> Served {
+            Box::pin(async move {
+                let reviewer = authorize_reviewer(&deps, &inbound)?;
+                let request = ReviewerRequest {
+                    reviewer,
+                    params: path_params(path, &inbound.path),
+                    query: inbound
+                        .query
+                        .as_deref()
+                        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                        .unwrap_or_default(),
+                    body: inbound.request.body,
+                };
+                let conversation_id =
+                    request.params.get("conversation_id").cloned().or_else(|| {
+                        request
+                            .params
+                            .get("id")
+                            .and_then(|id| id.rsplit_once('.').map(|(c, _)| c.to_string()))
+                    });
+                let body = handler(&deps, request).await?;
+                Ok(Reply {
+                    body,
+                    outcome: "ok".into(),
+                    conversation_id,
+                    event_type: None,
+                })
+            })
+        });
+        Self {
+            method,
+            path,
+            function,
+            caller: Caller::Reviewer,
+            handler,
+        }
+    }
+
     fn body_limit(&self, deps: &Deps) -> usize {
         match self.caller {
-            Caller::Agent => MAX_TOOL_BODY,
+            Caller::Agent | Caller::Reviewer => MAX_TOOL_BODY,
             Caller::Webhook => deps.config.max_body_bytes,
         }
     }
 
-    fn router(&'static self, deps: Arc<Deps>, clock: RequestClock) -> Router {
-        let serve_it = move |headers: HeaderMap, body: Body| {
+    fn router(&'static self, deps: Arc<Deps>, host: Host) -> Router {
+        let serve_it = move |request: axum::extract::Request| {
             let deps = deps.clone();
-            async move { serve(self, deps, clock, headers, body).await }
+            let host = host.clone();
+            async move { serve(self, deps, host, request).await }
         };
-        Router::new().route(self.path, post(serve_it))
+        let method = match self.method {
+            "GET" => MethodFilter::GET,
+            _ => MethodFilter::POST,
+        };
+        Router::new().route(self.path, on(method, serve_it))
     }
 }
 
-/// Whether a request may set the time it runs at ([`NOW_HEADER`]). Only the local server does
-/// (to replay a day for a business); a deployed stack always runs on the real clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestClock {
-    Honoured,
-    Ignored,
+/// The values of a route's `{parameters}` in a request path.
+fn path_params(pattern: &str, path: &str) -> HashMap<String, String> {
+    pattern
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(p, v)| {
+            let name = p.strip_prefix('{')?.strip_suffix('}')?;
+            let value = percent_decode(v);
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+fn percent_decode(v: &str) -> String {
+    form_urlencoded::parse(format!("v={}", v.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The reviewer a QA request comes from, or why not: on Lambda from the claims the authorizer
+/// verified (never from a token it did not see); locally from a token checked here.
+fn authorize_reviewer(deps: &Deps, inbound: &Inbound) -> Result<Reviewer, HttpError> {
+    let tenant_claim = deps.config.qa_tenant_claim.as_str();
+    let stack_tenant = deps.config.tenant.as_str();
+    let refused = |e: auth::AuthError| match e {
+        auth::AuthError::OtherTenant => HttpError::Forbidden(e.to_string()),
+        other => HttpError::Unauthorized(other.to_string()),
+    };
+    let claims = match &inbound.host {
+        Host::Lambda => inbound
+            .verified_claims
+            .clone()
+            .ok_or(auth::AuthError::Missing)
+            .map_err(refused)?,
+        Host::Local { reviewer_key } => {
+            let token = inbound
+                .request
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(auth::AuthError::Missing)
+                .map_err(refused)?;
+            auth::verify_local(
+                token.trim(),
+                reviewer_key,
+                auth::LOCAL_ISSUER,
+                auth::LOCAL_AUDIENCE,
+                deps.now().as_second(),
+            )
+            .map_err(refused)?
+        }
+    };
+    auth::reviewer_from_claims(&claims, tenant_claim, stack_tenant).map_err(refused)
+}
+
+/// The claims API Gateway's JWT authorizer verified, from the Lambda request context.
+fn authorizer_claims(extensions: &axum::http::Extensions) -> Option<HashMap<String, String>> {
+    match extensions.get::<lambda_http::request::RequestContext>()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(context) => context
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()
+            .map(|jwt| jwt.claims.clone()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Where the routes run, which decides what a request may claim about itself.
+#[derive(Clone)]
+pub enum Host {
+    /// A deployed function: always the real clock ([`NOW_HEADER`] is ignored and logged);
+    /// reviewers as the HTTP API's JWT authorizer verified them.
+    Lambda,
+    /// The local server and the tests: a request may set its time (to replay a day for a
+    /// business), and reviewer tokens are checked here against the local key.
+    Local { reviewer_key: Arc<[u8]> },
 }
 
 /// The routes one function serves (on Lambda), with a JSON 404 for anything else. A function
@@ -243,17 +407,17 @@ pub fn function_router(function: &str, deps: Arc<Deps>) -> Router {
         .iter()
         .filter(|r| r.function == function)
         .fold(Router::new(), |router, r| {
-            router.merge(r.router(deps.clone(), RequestClock::Ignored))
+            router.merge(r.router(deps.clone(), Host::Lambda))
         })
         .fallback(not_found)
 }
 
 /// Every route on one router: the local server and the black-box tests.
-pub fn all_routes(deps: Arc<Deps>, clock: RequestClock) -> Router {
+pub fn all_routes(deps: Arc<Deps>, host: Host) -> Router {
     routes()
         .iter()
         .fold(Router::new(), |router, r| {
-            router.merge(r.router(deps.clone(), clock))
+            router.merge(r.router(deps.clone(), host.clone()))
         })
         .fallback(not_found)
 }
@@ -270,15 +434,25 @@ async fn not_found() -> Response {
 async fn serve(
     route: &Route,
     deps: Arc<Deps>,
-    clock: RequestClock,
-    headers: HeaderMap,
-    body: Body,
+    host: Host,
+    request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
+    let (parts, body) = request.into_parts();
     let result = async {
-        let deps = at_requested_time(route, deps.clone(), clock, &headers)?;
+        let deps = at_requested_time(route, deps.clone(), &host, &parts.headers)?;
         let body = read_body(body, route.body_limit(&deps)).await?;
-        (route.handler)(deps, Request { headers, body }).await
+        let inbound = Inbound {
+            verified_claims: authorizer_claims(&parts.extensions),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            request: Request {
+                headers: parts.headers,
+                body,
+            },
+            host,
+        };
+        (route.handler)(deps, inbound).await
     }
     .await;
     let latency_us = started.elapsed().as_micros() as u64;
@@ -308,6 +482,9 @@ async fn serve(
                 HttpError::Unauthorized(reason) => format!("unauthorized: {reason}"),
                 HttpError::PayloadTooLarge { .. } => "too_large".to_string(),
                 HttpError::BadRequest { field, .. } => format!("bad_request:{field}"),
+                HttpError::Forbidden(_) => "forbidden".to_string(),
+                HttpError::NotFound(what) => format!("not_found:{what}"),
+                HttpError::Conflict(_) => "conflict".to_string(),
                 HttpError::Unavailable => "unavailable".to_string(),
             };
             let response = error_response(route.caller, e);
@@ -361,8 +538,51 @@ pub fn error_response(caller: Caller, e: HttpError) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "unavailable", "message": "temporarily unable to accept this; retry later"}),
         ),
+        // Auth failures say no more than that: the reason is in the log line.
+        (Caller::Reviewer, HttpError::Unauthorized(_)) => (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "unauthorized", "message": "sign in again"}),
+        ),
+        (_, HttpError::Forbidden(_)) => (
+            StatusCode::FORBIDDEN,
+            json!({"error": "forbidden", "message": "not allowed for this business"}),
+        ),
+        (Caller::Reviewer, HttpError::PayloadTooLarge { limit }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
+        ),
+        (Caller::Reviewer, HttpError::BadRequest { field, message }) => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_request", "field": field, "message": message}),
+        ),
+        (_, HttpError::NotFound(what)) => (
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": format!("no such {what}")}),
+        ),
+        (_, HttpError::Conflict(message)) => (
+            StatusCode::CONFLICT,
+            json!({"error": "conflict", "message": message}),
+        ),
+        (Caller::Reviewer, HttpError::Unavailable) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "unavailable", "message": "try again in a moment"}),
+        ),
     };
     (status, Json(body)).into_response()
+}
+
+impl From<QaError> for HttpError {
+    fn from(e: QaError) -> Self {
+        match e {
+            QaError::BadRequest { field, message } => Self::BadRequest { field, message },
+            QaError::NotFound(what) => Self::NotFound(what),
+            QaError::Conflict(message) => Self::Conflict(message),
+            QaError::Dependency(e) => {
+                error!(error = %e, "QA request failed on a dependency");
+                Self::Unavailable
+            }
+        }
+    }
 }
 
 impl From<ToolError> for HttpError {
@@ -382,13 +602,13 @@ impl From<ToolError> for HttpError {
 fn at_requested_time(
     route: &Route,
     deps: Arc<Deps>,
-    clock: RequestClock,
+    host: &Host,
     headers: &HeaderMap,
 ) -> Result<Arc<Deps>, HttpError> {
     let Some(raw) = headers.get(NOW_HEADER) else {
         return Ok(deps);
     };
-    if clock == RequestClock::Ignored {
+    if matches!(host, Host::Lambda) {
         warn!(
             route = route.path,
             outcome = "clock_header_ignored",
@@ -604,6 +824,36 @@ async fn post_call_webhook(deps: &Deps, request: Request) -> Result<Reply, HttpE
             Err(HttpError::Unavailable)
         }
     }
+}
+
+/// The QA routes' handlers: the reviewer's request, read for the use case in `qa`.
+async fn qa_flags(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
+    qa::list_flags(deps, &r.reviewer, &r.query).await
+}
+
+async fn qa_call(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
+    let conversation = r
+        .params
+        .get("conversation_id")
+        .map(String::as_str)
+        .unwrap_or("");
+    qa::call_view(deps, &r.reviewer, conversation).await
+}
+
+async fn qa_resolve(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
+    let request: qa::ResolveFlag =
+        serde_json::from_slice(&r.body).map_err(|e| QaError::BadRequest {
+            field: "body".into(),
+            message: format!(
+                "expected {{\"status\": \"confirmed\"|\"dismissed\", \"note\": \"…\"}}: {e}"
+            ),
+        })?;
+    let id = r.params.get("id").map(String::as_str).unwrap_or("");
+    qa::resolve_flag(deps, &r.reviewer, id, request).await
+}
+
+async fn qa_rules(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
+    qa::rule_counts(deps, &r.reviewer).await
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod phone;
 pub mod post_call;
+pub mod qa;
 pub mod quality;
 pub mod queue;
 pub mod redact;

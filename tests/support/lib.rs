@@ -284,7 +284,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let router = local::all_routes(deps.clone());
+    let router = local::all_routes(deps.clone(), REVIEWER_KEY);
     tokio::spawn(async move { axum_serve(listener, router).await });
 
     TestApp {
@@ -706,6 +706,42 @@ async fn answer_of(request: reqwest::RequestBuilder) -> (u16, serde_json::Value)
     )
 }
 
+/// The key the local server checks reviewer tokens with, in tests.
+pub const REVIEWER_KEY: &[u8] = b"qa_test_key_0123456789";
+
+impl TestApp {
+    /// A reviewer token of this app's tenant, valid for an hour from the app's clock.
+    pub fn reviewer_token(&self) -> String {
+        self.reviewer_token_for(self.deps.config.tenant.as_str())
+    }
+
+    pub fn reviewer_token_for(&self, tenant: &str) -> String {
+        frontdesk::qa::auth::local_reviewer_token(REVIEWER_KEY, tenant, self.now().as_second(), 1)
+    }
+
+    /// A QA request with this bearer token (none for `None`): its status and JSON body.
+    pub async fn qa(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.address);
+        let mut request = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        answer_of(request).await
+    }
+}
+
 /// Twilio's Messages resource for the test account.
 pub fn messages_path() -> String {
     format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
@@ -799,4 +835,61 @@ pub fn sample_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec
     let mut v: serde_json::Value = serde_json::from_slice(&sample(name)).unwrap();
     edit(&mut v);
     serde_json::to_vec(&v).unwrap()
+}
+
+/// The demo agent's opening: it says it is an AI and that calls are recorded.
+pub const OPENING: &str = "Hi, you're through to Northside Plumbing, I'm Ava, the virtual receptionist. Calls are recorded for quality.";
+
+/// Turns from (role, text); `tool:<name>` is the agent calling a tool, `ok:<name>` its result.
+pub fn turns(spec: &[(&str, &str)]) -> serde_json::Value {
+    let turns: Vec<serde_json::Value> = spec
+        .iter()
+        .enumerate()
+        .map(|(i, (role, text))| {
+            let at = i as u64 * 4;
+            if let Some(tool) = text.strip_prefix("tool:") {
+                serde_json::json!({"role": "agent", "message": null, "time_in_call_secs": at, "tool_calls": [{
+                    "type": "webhook", "request_id": format!("{tool}_{i:032}"), "tool_name": tool,
+                    "params_as_json": "{}", "tool_has_been_called": true}], "tool_results": []})
+            } else if let Some(tool) = text.strip_prefix("ok:") {
+                serde_json::json!({"role": "agent", "message": null, "time_in_call_secs": at, "tool_calls": [], "tool_results": [{
+                    "type": "webhook", "request_id": format!("{tool}_{:032}", i - 1), "tool_name": tool,
+                    "result_value": "{\"ok\": true}", "is_error": false, "tool_has_been_called": true}]})
+            } else {
+                serde_json::json!({"role": role, "message": text, "time_in_call_secs": at, "tool_calls": [], "tool_results": []})
+            }
+        })
+        .collect();
+    serde_json::Value::Array(turns)
+}
+
+/// A post-call transcription webhook body for `conversation` with these turns, a disposition and (optionally)
+/// a failed evaluation or the caller's sentiment.
+pub fn transcript_call(
+    conversation: &str,
+    spec: &[(&str, &str)],
+    disposition: &str,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    sample_with("post_call_transcription.json", |v| {
+        v["data"]["conversation_id"] = serde_json::json!(conversation);
+        v["data"]["transcript"] = turns(spec);
+        let analysis = &mut v["data"]["analysis"];
+        analysis["data_collection_results"]["disposition"]["value"] =
+            serde_json::json!(disposition);
+        analysis["data_collection_results"]["urgency"]["value"] = serde_json::json!("normal");
+        analysis["evaluation_criteria_results"]["booked_or_routed"]["result"] =
+            serde_json::json!("success");
+        for (key, value) in extra {
+            match *key {
+                "evaluation" => {
+                    analysis["evaluation_criteria_results"]["booked_or_routed"]["result"] =
+                        serde_json::json!(value)
+                }
+                field => {
+                    analysis["data_collection_results"][field] = serde_json::json!({"data_collection_id": field, "value": value, "rationale": "-"})
+                }
+            }
+        }
+    })
 }

@@ -26,11 +26,16 @@ use frontdesk::store::messages::MessageState;
 use frontdesk::tenant::TenantConfig;
 
 const SECRETS_FILE: &str = ".local/secrets.env";
+/// The key local reviewer tokens are signed with (the HTTP API's authorizer does this in AWS).
+const QA_KEY: &str = "QA_LOCAL_SIGNING_KEY";
+/// How long the reviewer token `make dev` prints is valid.
+const REVIEWER_TOKEN_HOURS: i64 = 12;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
-       | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]";
+       | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
+       | reviewer-token";
 /// How often `serve` runs the quality scan, as the stack's EventBridge schedule does.
 const SCAN_EVERY: Duration = Duration::from_secs(15 * 60);
 
@@ -43,6 +48,7 @@ async fn main() {
         Some("load-tenant") if args.len() == 3 => load_tenant(&args[1], &args[2]).await,
         Some("scan") => scan(&args[1..]).await,
         Some("replay") => replay(&args[1..]),
+        Some("reviewer-token") => reviewer_token(),
         _ => Err(USAGE.into()),
     };
     if let Err(e) = result {
@@ -64,6 +70,7 @@ fn local_secrets() -> Result<BTreeMap<String, String>, Error> {
     let missing: Vec<(&str, &str)> = [
         ("ELEVENLABS_WEBHOOK_SECRET", "wsec_local_"),
         ("TOOL_SECRET", "tool_local_"),
+        (QA_KEY, "qa_local_"),
     ]
     .into_iter()
     .filter(|(name, _)| !values.contains_key(*name))
@@ -260,7 +267,8 @@ async fn serve() -> Result<(), Error> {
         }
     });
 
-    axum::serve(listener, local::all_routes(deps))
+    let reviewer_key = secrets_map[QA_KEY].as_bytes().to_vec();
+    axum::serve(listener, local::all_routes(deps, &reviewer_key))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -314,6 +322,18 @@ fn print_banner(
             std::env::var("TWILIO_API_BASE_URL")
                 .unwrap_or_else(|_| "https://api.twilio.com".into())
         );
+    }
+    if let Some(key) = values.get(QA_KEY) {
+        let token = frontdesk::qa::auth::local_reviewer_token(
+            key.as_bytes(),
+            tenant,
+            local_clock()
+                .map(|c| c.now())
+                .unwrap_or_else(|_| SystemClock.now())
+                .as_second(),
+            REVIEWER_TOKEN_HOURS,
+        );
+        println!("\nQA reviewer token (local key, {REVIEWER_TOKEN_HOURS} h; `frontdesk-local reviewer-token` makes another):\n  Authorization: Bearer {token}");
     }
     println!(
         "\nClock: {} (FRONTDESK_NOW moves it for the whole server; an x-frontdesk-now header moves it for one request; local only)",
@@ -458,5 +478,28 @@ fn replay(args: &[String]) -> Result<(), Error> {
     for (rule, count) in &replay.per_rule {
         println!("{rule:<32} {count}");
     }
+    Ok(())
+}
+
+/// Prints a fresh local reviewer token for the tenant folder (as `make dev` does at start).
+fn reviewer_token() -> Result<(), Error> {
+    let secrets = local_secrets()?;
+    let tenant = match std::env::var("FRONTDESK_TENANT_ID") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => prompts_dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "demo".into()),
+    };
+    let now = local_clock()?.now().as_second();
+    println!(
+        "{}",
+        frontdesk::qa::auth::local_reviewer_token(
+            secrets[QA_KEY].as_bytes(),
+            &tenant,
+            now,
+            REVIEWER_TOKEN_HOURS
+        )
+    );
     Ok(())
 }

@@ -14,7 +14,13 @@ use crate::deps::Deps;
 use crate::http;
 
 /// Every HTTP function's routes on one router, at the paths template.yaml gives them. Locally
-/// a request may set the time it runs at (`x-frontdesk-now`).
-pub fn all_routes(deps: Arc<Deps>) -> Router {
-    http::all_routes(deps, http::RequestClock::Honoured)
+/// a request may set the time it runs at (`x-frontdesk-now`), and reviewers' tokens are
+/// verified here with the local key, as the HTTP API's JWT authorizer does in AWS.
+pub fn all_routes(deps: Arc<Deps>, reviewer_key: &[u8]) -> Router {
+    http::all_routes(
+        deps,
+        http::Host::Local {
+            reviewer_key: reviewer_key.into(),
+        },
+    )
 }

@@ -12,7 +12,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{from_value, keys, s, string, AttributeMap, Item, Store, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::{
+    build_err, failed_at, from_value, keys, n, number, s, string, AttributeMap, Item, Store, Update,
+};
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 use crate::quality::Severity;
@@ -72,6 +76,31 @@ impl Flag {
     pub fn id_of(conversation: &str, rule_id: &str) -> String {
         format!("{conversation}.{rule_id}")
     }
+}
+
+/// A reviewer's decision on a flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub status: FlagStatus,
+    pub reviewer: String,
+    pub note: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    Now,
+    /// Someone resolved it first (or it was never open): read it to see how.
+    WasNotOpen,
+}
+
+/// How a rule has fared with reviewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCounts {
+    pub rule_id: String,
+    pub raised: u64,
+    pub confirmed: u64,
+    pub dismissed: u64,
 }
 
 /// A call waiting for the scan: its conversation and its place in the scan order.
@@ -182,8 +211,34 @@ impl Store {
         self.update(update).await.map(|_| ())
     }
 
-    /// Writes a flag unless the call already has one for its rule. Returns whether it is new.
+    /// Writes a flag unless the call already has one for its rule, and counts it as raised for
+    /// its rule, in one transaction. Returns whether it is new.
     pub async fn raise_flag(&self, flag: &Flag) -> Result<bool, DependencyError> {
+        let AttributeMap(item) = self.flag_item(flag)?;
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_err)?;
+        let count = self.count_update(&flag.rule_id, "raised")?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(true),
+            Err(reasons) if failed_at(&reasons, 0) => Ok(false),
+            Err(_) => Err(DependencyError::new(
+                "dynamodb",
+                "TransactWriteItems",
+                "TransactionCanceled",
+                "raising a flag was cancelled by a concurrent write; the next scan retries",
+            )),
+        }
+    }
+
+    fn flag_item(&self, flag: &Flag) -> Result<AttributeMap, DependencyError> {
         let conversation =
             ConversationId::parse(&flag.conversation_id).map_err(|e| super::corrupt("flag", e))?;
         let AttributeMap(mut item) = AttributeMap::of(flag)?;
@@ -198,7 +253,153 @@ impl Store {
             keys::GSI1SK.into(),
             s(format!("{}#{}", flag.raised_at, flag.flag_id)),
         );
-        self.put_if_absent(item).await
+        Ok(AttributeMap(item))
+    }
+
+    /// Adds one to a rule's `raised`, `confirmed` or `dismissed` count.
+    fn count_update(
+        &self,
+        rule_id: &str,
+        counter: &str,
+    ) -> Result<aws_sdk_dynamodb::types::Update, DependencyError> {
+        let (pk, sk) = keys::rule_counts(self.tenant(), rule_id);
+        aws_sdk_dynamodb::types::Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET rule_id = :rule ADD #counter :one")
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":rule", s(rule_id))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_err)
+    }
+
+    pub async fn get_flag(
+        &self,
+        conversation: &ConversationId,
+        rule_id: &str,
+    ) -> Result<Option<Flag>, DependencyError> {
+        let item = self
+            .get(keys::flag(self.tenant(), conversation, rule_id), "GetItem")
+            .await?;
+        item.map(|i| from_value(AttributeValue::M(i))).transpose()
+    }
+
+    /// Resolves an open flag (status, reviewer, note, time) and counts it for its rule, in one
+    /// transaction; the flag moves to its new status's list.
+    pub async fn resolve_flag(
+        &self,
+        flag: &Flag,
+        resolution: &Resolution,
+    ) -> Result<Resolved, DependencyError> {
+        let conversation =
+            ConversationId::parse(&flag.conversation_id).map_err(|e| super::corrupt("flag", e))?;
+        let (pk, sk) = keys::flag(self.tenant(), &conversation, &flag.rule_id);
+        let status = resolution.status.as_str();
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(
+                "SET #status = :status, reviewer = :reviewer, resolved_at = :now, GSI1PK = :list REMOVE note",
+            )
+            .condition_expression("#status = :open")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":open", s(FlagStatus::Open.as_str()))
+            .expression_attribute_values(":reviewer", s(&resolution.reviewer))
+            .expression_attribute_values(":now", s(resolution.at.to_string()))
+            .expression_attribute_values(":list", s(keys::flags_index(self.tenant(), status)));
+        if let Some(note) = &resolution.note {
+            update = update
+                .update_expression(
+                    "SET #status = :status, reviewer = :reviewer, resolved_at = :now, GSI1PK = :list, note = :note",
+                )
+                .expression_attribute_values(":note", s(note));
+        }
+        let count = self.count_update(&flag.rule_id, status)?;
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_err)?)
+                .build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(Resolved::Now),
+            Err(reasons) if failed_at(&reasons, 0) => Ok(Resolved::WasNotOpen),
+            Err(_) => Err(DependencyError::new(
+                "dynamodb",
+                "TransactWriteItems",
+                "TransactionCanceled",
+                "resolving a flag was cancelled by a concurrent write; retry",
+            )),
+        }
+    }
+
+    /// One page of a status's flags, newest first, optionally of one severity; and where the
+    /// next page starts (`None` at the end).
+    pub async fn list_flags(
+        &self,
+        status: FlagStatus,
+        severity: Option<Severity>,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<(Vec<Flag>, Option<Item>), DependencyError> {
+        let mut query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :list")
+            .expression_attribute_values(
+                ":list",
+                s(keys::flags_index(self.tenant(), status.as_str())),
+            )
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start);
+        if let Some(severity) = severity {
+            query = query
+                .filter_expression("severity = :severity")
+                .expression_attribute_values(":severity", s(severity.as_str()));
+        }
+        let out = query
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+        let flags = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_value(AttributeValue::M(i)))
+            .collect::<Result<Vec<Flag>, _>>()?;
+        Ok((flags, out.last_evaluated_key))
+    }
+
+    /// Per rule: how many flags were raised, confirmed and dismissed.
+    pub async fn rule_counts(&self) -> Result<Vec<RuleCounts>, DependencyError> {
+        let (pk, _) = keys::rule_counts(self.tenant(), "");
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| RuleCounts {
+                rule_id: string(i, "rule_id").unwrap_or_default(),
+                raised: number(i, "raised").unwrap_or(0) as u64,
+                confirmed: number(i, "confirmed").unwrap_or(0) as u64,
+                dismissed: number(i, "dismissed").unwrap_or(0) as u64,
+            })
+            .collect())
     }
 
     /// The flags of one call, in rule order of their ids.

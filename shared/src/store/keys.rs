@@ -128,6 +128,11 @@ pub fn flag(t: &TenantId, c: &ConversationId, rule_id: &str) -> (String, String)
     (format!("T#{t}#CALL#{c}"), format!("FLAG#{rule_id}"))
 }
 
+/// How many flags a rule raised, and how reviewers resolved them (one partition per tenant).
+pub fn rule_counts(t: &TenantId, rule_id: &str) -> (String, String) {
+    (format!("T#{t}#QARULES"), format!("RULE#{rule_id}"))
+}
+
 /// Flags of a tenant by status, by time raised.
 pub fn flags_index(t: &TenantId, status: &str) -> String {
     format!("T#{t}#FLAGS#{status}")
