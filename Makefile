@@ -19,6 +19,9 @@ FRONTDESK_NOW ?=
 # One build for the tests and the local server: the same packages, features and targets, so
 # whichever runs first builds for both.
 BUILD      := cargo build --workspace --all-features --lib --bins --tests
+# The console's browser test drives Debian's Chromium (Playwright downloads no browser here).
+CHROMIUM   ?= /usr/bin/chromium
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 # Dummy credentials: moto accepts any; nothing here can reach AWS.
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
@@ -87,10 +90,15 @@ replay:
 	@$(BUILD) --quiet
 	@FRONTDESK_PROMPTS=$(TENANT_DIR) ./target/debug/frontdesk-local replay "$(DIR)" $(if $(RULES),--rules "$(RULES)")
 
-test: $(VENV)/.installed lint
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the console's browser test (once)..."
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+test: $(VENV)/.installed $(CHROMIUM) lint
 	@mkdir -p .local
 	$(BUILD)
-	cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
+	FRONTDESK_CHROMIUM=$(CHROMIUM) cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
 	$(VENV)/bin/python tests/template/validate.py template.yaml
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "Total: %d passed, %d failed\n", p + 1, f }' .local/cargo-test.log
 

@@ -406,3 +406,57 @@ async fn on_lambda_only_the_authorizers_claims_count() {
     unverified["headers"]["authorization"] = json!(format!("Bearer {}", app.reviewer_token()));
     assert_eq!(call(unverified).await.0, 401);
 }
+
+#[tokio::test]
+async fn the_console_in_a_real_browser_shows_the_queue_a_flagged_turn_and_dismisses_it() {
+    let app = spawn_app().await;
+    flagged_calls(&app, &["conv_console_dob"]).await;
+    let price = [
+        ("agent", OPENING),
+        ("user", "How much is a service?"),
+        ("agent", "It's usually £80 plus parts."),
+    ];
+    app.deliver(&transcript_call(
+        "conv_console_price",
+        &price,
+        "booked",
+        &[],
+    ))
+    .await;
+    scan::run(&app.deps, Instant::now() + Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let python = std::env::var("FRONTDESK_MOTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".venv/bin/python"));
+    let shots = workspace().join(".local");
+    std::fs::create_dir_all(&shots).unwrap();
+    let address = app.address.clone();
+    let token = app.reviewer_token();
+    let flag = "conv_console_dob.asked-date-of-birth";
+
+    let run = tokio::process::Command::new(&python)
+        .arg(workspace().join("tests/browser/console.py"))
+        .args([address.as_str(), token.as_str(), flag, "2"])
+        .arg(&shots)
+        .output()
+        .await
+        .expect("python runs");
+
+    assert!(
+        run.status.success(),
+        "browser test failed (needs Debian's chromium: make test installs it)\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(shots.join("console-call.png").exists());
+    // What the browser did reached the store.
+    let (_, dismissed) = app
+        .qa("GET", "/qa/flags?status=dismissed", Some(&token), None)
+        .await;
+    assert_eq!(ids(&dismissed), [flag]);
+    assert_eq!(
+        dismissed["flags"][0]["note"],
+        "The caller volunteered it; the agent did not ask."
+    );
+}

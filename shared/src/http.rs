@@ -95,6 +95,7 @@ pub fn routes() -> &'static [Route] {
             Route::reviewer("GET", "/qa/calls/{conversation_id}", "qa-api", qa_call),
             Route::reviewer("POST", "/qa/flags/{id}", "qa-api", qa_resolve),
             Route::reviewer("GET", "/qa/rules", "qa-api", qa_rules),
+            Route::page("/qa", "qa-api", qa::CONSOLE),
         ]
     });
     &ROUTES
@@ -118,6 +119,8 @@ pub enum Caller {
     Agent,
     Webhook,
     Reviewer,
+    /// A browser loading a static page (the reviewers' console).
+    Page,
 }
 
 /// A request as a handler sees it: the headers and the whole body, already read.
@@ -297,9 +300,31 @@ impl Route {
         }
     }
 
+    /// A static page: the same bytes for everyone (it holds no data; it signs in and calls the
+    /// API like any client).
+    fn page(path: &'static str, function: &'static str, html: &'static str) -> Self {
+        let handler: Handler = Arc::new(move |_deps: Arc<Deps>, _inbound: Inbound| -> Served {
+            Box::pin(async move {
+                Ok(Reply {
+                    body: Value::String(html.to_string()),
+                    outcome: "page".into(),
+                    conversation_id: None,
+                    event_type: None,
+                })
+            })
+        });
+        Self {
+            method: "GET",
+            path,
+            function,
+            caller: Caller::Page,
+            handler,
+        }
+    }
+
     fn body_limit(&self, deps: &Deps) -> usize {
         match self.caller {
-            Caller::Agent | Caller::Reviewer => MAX_TOOL_BODY,
+            Caller::Agent | Caller::Reviewer | Caller::Page => MAX_TOOL_BODY,
             Caller::Webhook => deps.config.max_body_bytes,
         }
     }
@@ -475,7 +500,10 @@ async fn serve(
                 latency_us,
                 "request"
             );
-            (StatusCode::OK, Json(reply.body)).into_response()
+            match (route.caller, reply.body) {
+                (Caller::Page, Value::String(html)) => page_response(html),
+                (_, body) => (StatusCode::OK, Json(body)).into_response(),
+            }
         }
         Err(e) => {
             let outcome = match &e {
@@ -500,6 +528,27 @@ async fn serve(
             response
         }
     }
+}
+
+/// A page, with headers that keep it to itself: no framing, no other origins' scripts, the
+/// API on its own origin, audio from the presigned links.
+fn page_response(html: String) -> Response {
+    use axum::http::header;
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src *; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 /// The status and body of every error, worded for who asked.
@@ -539,7 +588,7 @@ pub fn error_response(caller: Caller, e: HttpError) -> Response {
             json!({"error": "unavailable", "message": "temporarily unable to accept this; retry later"}),
         ),
         // Auth failures say no more than that: the reason is in the log line.
-        (Caller::Reviewer, HttpError::Unauthorized(_)) => (
+        (Caller::Reviewer | Caller::Page, HttpError::Unauthorized(_)) => (
             StatusCode::UNAUTHORIZED,
             json!({"error": "unauthorized", "message": "sign in again"}),
         ),
@@ -547,11 +596,11 @@ pub fn error_response(caller: Caller, e: HttpError) -> Response {
             StatusCode::FORBIDDEN,
             json!({"error": "forbidden", "message": "not allowed for this business"}),
         ),
-        (Caller::Reviewer, HttpError::PayloadTooLarge { limit }) => (
+        (Caller::Reviewer | Caller::Page, HttpError::PayloadTooLarge { limit }) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
         ),
-        (Caller::Reviewer, HttpError::BadRequest { field, message }) => (
+        (Caller::Reviewer | Caller::Page, HttpError::BadRequest { field, message }) => (
             StatusCode::BAD_REQUEST,
             json!({"error": "bad_request", "field": field, "message": message}),
         ),
@@ -563,7 +612,7 @@ pub fn error_response(caller: Caller, e: HttpError) -> Response {
             StatusCode::CONFLICT,
             json!({"error": "conflict", "message": message}),
         ),
-        (Caller::Reviewer, HttpError::Unavailable) => (
+        (Caller::Reviewer | Caller::Page, HttpError::Unavailable) => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "unavailable", "message": "try again in a moment"}),
         ),

@@ -333,7 +333,8 @@ fn print_banner(
                 .as_second(),
             REVIEWER_TOKEN_HOURS,
         );
-        println!("\nQA reviewer token (local key, {REVIEWER_TOKEN_HOURS} h; `frontdesk-local reviewer-token` makes another):\n  Authorization: Bearer {token}");
+        println!("\nQA console (signed in as the local reviewer for {REVIEWER_TOKEN_HOURS} h):\n  http://{addr}/qa#token={token}");
+        println!("QA API: Authorization: Bearer {token}\n  (`frontdesk-local reviewer-token` makes another)");
     }
     println!(
         "\nClock: {} (FRONTDESK_NOW moves it for the whole server; an x-frontdesk-now header moves it for one request; local only)",

@@ -7,6 +7,9 @@
 
 pub mod auth;
 
+/// The reviewers' console: one static page over this API (plain HTML, CSS and JS; no build).
+pub const CONSOLE: &str = include_str!("console.html");
+
 use std::collections::HashMap;
 use std::time::Duration;
 
