@@ -1,7 +1,10 @@
 //! A thin Twilio REST client: Messages create, the one call Frontdesk makes, over reqwest.
 //!
 //! Twilio's create is not idempotent and has no idempotency key; the outbox ([`crate::outbox`])
-//! makes sure each message is attempted by one worker at a time.
+//! makes sure each message is attempted by one worker at a time. [`signature`] checks the
+//! webhooks Twilio sends us.
+
+pub mod signature;
 
 use std::time::Duration;
 
