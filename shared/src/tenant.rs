@@ -188,18 +188,6 @@ pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "callback_time",
 ];
 
-/// Words Twilio treats as opt-out keywords: a text must never invite a reply with one.
-const OPT_OUT_WORDS: &[&str] = &[
-    "STOP",
-    "STOPALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "REVOKE",
-    "OPTOUT",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {field}: {message}")]
 pub struct TenantConfigError {
@@ -320,12 +308,11 @@ impl TenantConfig {
                 }
             }
             if caller_facing {
-                for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
-                    if OPT_OUT_WORDS.contains(&word) {
-                        return Err(fail(&field, format!(
-                            "{word:?} is an opt-out keyword to carriers: a caller who replies with it is unsubscribed"
-                        )));
-                    }
+                if let Some(word) = crate::messaging::keywords::invites_opt_out(text) {
+                    return Err(fail(&field, format!(
+                        "{:?} is an opt-out keyword to carriers: a caller who replies with it is unsubscribed",
+                        word.to_uppercase()
+                    )));
                 }
             }
         }
