@@ -5,6 +5,8 @@
 //! Twilio's own handling (its default opt-out list, and `OptOutType` when Advanced Opt-Out
 //! is on) always wins: when Twilio says a text was an opt-out, it is one, and Twilio has replied.
 
+use std::sync::LazyLock;
+
 use crate::quality::phrases::{first_match, words, Phrase};
 
 /// Twilio's default opt-out keywords for long codes (a whole message, any case).
@@ -183,11 +185,14 @@ pub fn meaning(body: &str, opt_out_type: Option<&str>) -> Meaning {
         "r" => return Meaning::Reschedule,
         _ => {}
     }
-    let revocations: Vec<Phrase> = REVOCATIONS
-        .iter()
-        .filter_map(|p| Phrase::parse(p).ok())
-        .collect();
-    if let Some(p) = first_match(&revocations, &text) {
+    // Compiled once: every inbound text is checked against them.
+    static COMPILED: LazyLock<Vec<Phrase>> = LazyLock::new(|| {
+        REVOCATIONS
+            .iter()
+            .map(|p| Phrase::parse(p).expect("every revocation has a word"))
+            .collect()
+    });
+    if let Some(p) = first_match(&COMPILED, &text) {
         return Meaning::Revocation {
             phrase: p.as_str().to_string(),
         };

@@ -24,7 +24,7 @@ use crate::error::DependencyError;
 use crate::ids::ConversationId;
 use crate::quality::Severity;
 use crate::store::calls::CallRecord;
-use crate::store::flags::{FlagStatus, Resolution, Resolved};
+use crate::store::flags::{Flag, FlagStatus, Resolution, Resolved};
 use crate::store::{from_value, keys, Item};
 pub use auth::Reviewer;
 
@@ -152,15 +152,15 @@ pub async fn call_view(
         Some(key) => deps.blobs.get(key).await?,
         None => None,
     };
-    let turns = transcript
+    let mut doc = transcript
         .as_deref()
         .and_then(|doc| serde_json::from_slice::<Value>(doc).ok())
-        .and_then(|mut doc| doc.get_mut("transcript").map(Value::take))
-        .and_then(|t| match t {
-            Value::Array(turns) => Some(turns),
-            _ => None,
-        })
-        .unwrap_or_default();
+        .unwrap_or(Value::Null);
+    let redacted = doc["redacted"].as_bool() == Some(true);
+    let turns = match doc.get_mut("transcript").map(Value::take) {
+        Some(Value::Array(turns)) => turns,
+        _ => Vec::new(),
+    };
     let mut tool_calls = Vec::new();
     let turns: Vec<Value> = turns
         .into_iter()
@@ -215,17 +215,11 @@ pub async fn call_view(
         },
         "flags": flags,
         "transcript": turns,
-        "transcript_redacted": transcript.is_some_and(|t| {
-            serde_json::from_slice::<Value>(&t).ok().and_then(|d| d["redacted"].as_bool()) == Some(true)
-        }),
+        "transcript_redacted": redacted,
         "tool_calls": tool_calls,
         "audio_url": audio_url,
-        "audio_url_expires_in_secs": audio_url_expiry(&audio_key),
+        "audio_url_expires_in_secs": audio_key.as_ref().map(|_| AUDIO_LINK_VALID.as_secs()),
     }))
-}
-
-fn audio_url_expiry(key: &Option<String>) -> Option<u64> {
-    key.as_ref().map(|_| AUDIO_LINK_VALID.as_secs())
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,18 +274,24 @@ pub async fn resolve_flag(
         note,
         at: deps.now(),
     };
-    if flag.status == FlagStatus::Open
-        && deps.store.resolve_flag(&flag, &resolution).await? == Resolved::Now
-    {
-        let now = deps.store.get_flag(&conversation, rule).await?;
-        return Ok(json!({"flag": now, "changed": true}));
-    }
-    // Resolved before (by this request's first try, or by someone else).
-    let stands = deps
-        .store
-        .get_flag(&conversation, rule)
-        .await?
-        .ok_or(QaError::NotFound("flag"))?;
+    let stands = if flag.status != FlagStatus::Open {
+        flag
+    } else if deps.store.resolve_flag(&flag, &resolution).await? == Resolved::Now {
+        let resolved = Flag {
+            status,
+            reviewer: Some(resolution.reviewer),
+            note: resolution.note,
+            resolved_at: Some(resolution.at.to_string()),
+            ..flag
+        };
+        return Ok(json!({"flag": resolved, "changed": true}));
+    } else {
+        // Someone resolved it between our read and our write: see how.
+        deps.store
+            .get_flag(&conversation, rule)
+            .await?
+            .ok_or(QaError::NotFound("flag"))?
+    };
     if stands.status == status {
         Ok(json!({"flag": stands, "changed": false}))
     } else {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::phrases::{first_match, words, Phrase};
-use super::rules::{DataCondition, Detector, Rule, RuleKind, RuleSet, Severity};
+use super::rules::{Detector, Rule, RuleKind, RuleSet, Severity};
 use crate::elevenlabs::webhook::Turn as ElevenLabsTurn;
 use crate::redact::redact_contact_details;
 use crate::tenant::TenantConfig;
@@ -170,8 +170,11 @@ fn check_rule(rule: &Rule, facts: &BusinessFacts, call: &Evidence) -> Option<Fin
             } else {
                 caller_says(call, when_caller_says, 0).map(Some)
             };
-            let trigger =
-                trigger.filter(|_| when_data.as_ref().is_none_or(|c| data_is(call, c)))?;
+            let trigger = trigger.filter(|_| {
+                when_data
+                    .as_ref()
+                    .is_none_or(|c| data_is(call, &c.field, &c.values))
+            })?;
             let called = call.turns.iter().any(|t| any_of(&t.called, tools));
             if called {
                 return None;
@@ -224,12 +227,9 @@ fn check_rule(rule: &Rule, facts: &BusinessFacts, call: &Evidence) -> Option<Fin
             phrases,
             within_agent_turns,
         } => {
-            let mut opening = agent_turns().take(*within_agent_turns).peekable();
-            let first = opening.peek().map(|(i, _)| *i)?;
-            let said = opening
-                .collect::<Vec<_>>()
-                .iter()
-                .any(|(_, t)| phrase_at(phrases, t).is_some());
+            let opening: Vec<(usize, &Turn)> = agent_turns().take(*within_agent_turns).collect();
+            let first = opening.first()?.0;
+            let said = opening.iter().any(|(_, t)| phrase_at(phrases, t).is_some());
             (!said).then(|| at(first, None))
         }
         RuleKind::EscalationRequired {
@@ -254,14 +254,8 @@ fn check_rule(rule: &Rule, facts: &BusinessFacts, call: &Evidence) -> Option<Fin
                 let why = rationale.as_deref().unwrap_or("no rationale given");
                 whole_call(format!("{id}: failure. {why}"))
             }),
-        RuleKind::NegativeSentiment { field, values } => {
-            let condition = DataCondition {
-                field: field.clone(),
-                values: values.clone(),
-            };
-            data_is(call, &condition)
-                .then(|| whole_call(format!("{field}: {}", data_text(call.data.get(field)))))
-        }
+        RuleKind::NegativeSentiment { field, values } => data_is(call, field, values)
+            .then(|| whole_call(format!("{field}: {}", data_text(call.data.get(field))))),
     }
 }
 
@@ -298,9 +292,10 @@ fn data_text(v: Option<&Value>) -> String {
     }
 }
 
-fn data_is(call: &Evidence, c: &DataCondition) -> bool {
-    let value = data_text(call.data.get(&c.field)).trim().to_lowercase();
-    !value.is_empty() && c.values.iter().any(|v| v.to_lowercase() == value)
+/// Whether the data-collection `field` holds one of `values` (any case).
+fn data_is(call: &Evidence, field: &str, values: &[String]) -> bool {
+    let value = data_text(call.data.get(field)).trim().to_lowercase();
+    !value.is_empty() && values.iter().any(|v| v.to_lowercase() == value)
 }
 
 /// Where in the turn's words the first of `phrases` stands.

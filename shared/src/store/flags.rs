@@ -297,13 +297,18 @@ impl Store {
             ConversationId::parse(&flag.conversation_id).map_err(|e| super::corrupt("flag", e))?;
         let (pk, sk) = keys::flag(self.tenant(), &conversation, &flag.rule_id);
         let status = resolution.status.as_str();
-        let mut update = aws_sdk_dynamodb::types::Update::builder()
+        // A resolution without a note clears any earlier one rather than keeping it.
+        let note = match &resolution.note {
+            Some(_) => ", note = :note",
+            None => " REMOVE note",
+        };
+        let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(self.table())
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
-            .update_expression(
-                "SET #status = :status, reviewer = :reviewer, resolved_at = :now, GSI1PK = :list REMOVE note",
-            )
+            .update_expression(format!(
+                "SET #status = :status, reviewer = :reviewer, resolved_at = :now, GSI1PK = :list{note}"
+            ))
             .condition_expression("#status = :open")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status))
@@ -311,13 +316,10 @@ impl Store {
             .expression_attribute_values(":reviewer", s(&resolution.reviewer))
             .expression_attribute_values(":now", s(resolution.at.to_string()))
             .expression_attribute_values(":list", s(keys::flags_index(self.tenant(), status)));
-        if let Some(note) = &resolution.note {
-            update = update
-                .update_expression(
-                    "SET #status = :status, reviewer = :reviewer, resolved_at = :now, GSI1PK = :list, note = :note",
-                )
-                .expression_attribute_values(":note", s(note));
-        }
+        let update = match &resolution.note {
+            Some(text) => update.expression_attribute_values(":note", s(text)),
+            None => update,
+        };
         let count = self.count_update(&flag.rule_id, status)?;
         let items = vec![
             TransactWriteItem::builder()
