@@ -26,7 +26,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-template send tool scan replay fmt lint package sizes clean
+.PHONY: help dev test test-template send tool scan replay sms fmt lint package sizes clean
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -84,6 +84,14 @@ scan:
 	@$(LOCAL_AWS) FRONTDESK_PROMPTS=$(TENANT_DIR) FRONTDESK_NOW=$(FRONTDESK_NOW) FRONTDESK_SCAN_SETTLE_SECS=0 \
 	  ./target/debug/frontdesk-local scan $(if $(SINCE),--since $(SINCE))
 
+# An inbound text to the running make dev, signed as Twilio signs it (FROM may be whatsapp:+44...).
+FROM ?= +447911123456
+BODY ?= Hi, can someone look at my boiler this week?
+sms:
+	@curl -s -o /dev/null http://$(DEV_ADDR)/ ; test $$? -ne 7 || { echo "make dev is not running on $(DEV_ADDR)"; exit 2; }
+	@$(BUILD) --quiet
+	@FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) ./target/debug/frontdesk-local sms "$(FROM)" "$(BODY)"
+
 # The tenant's rules (or RULES) over a folder of exported transcripts; reads files only.
 replay:
 	@test -d "$(DIR)" || { echo "DIR=<folder of ElevenLabs transcript JSON> is required"; exit 2; }
@@ -113,7 +121,8 @@ lint:
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 
 FUNCTIONS  := post-call retry-worker quality-scan qa-api conversation-init check-availability create-booking update-booking \
-              upsert-contact capture-lead dispatch-lead escalation-target log-call
+              upsert-contact capture-lead dispatch-lead escalation-target log-call \
+              twilio-messaging twilio-status web-form outbox-sweep
 LAMBDA_VENV := .venv-lambda
 
 $(LAMBDA_VENV)/.installed: tests/requirements-build.txt

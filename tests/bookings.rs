@@ -39,6 +39,7 @@ fn booking(id: &str, resource: &str, start: &str) -> BookingRecord {
         conversation_id: None,
         notes: None,
         previous_start: None,
+        customer_confirmed_at: None,
         version: 1,
         created_at: "2026-11-21T10:00:00Z".into(),
         updated_at: "2026-11-21T10:00:00Z".into(),

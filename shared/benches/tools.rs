@@ -55,6 +55,7 @@ fn stored_bookings(now: Timestamp) -> Vec<BookingRecord> {
                 conversation_id: None,
                 notes: None,
                 previous_start: None,
+                customer_confirmed_at: None,
                 version: 1,
                 created_at: now.to_string(),
                 updated_at: now.to_string(),

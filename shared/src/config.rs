@@ -41,6 +41,16 @@ pub struct AppConfig {
     pub scan_settle: Duration,
     /// The token claim that names a QA reviewer's tenant (a Cognito custom attribute by default).
     pub qa_tenant_claim: String,
+    /// The URL Twilio is configured to call, up to the path (`https://api.example.com`): what
+    /// Twilio signed. Unset: the request's own host, as API Gateway gives it.
+    pub public_base_url: Option<String>,
+    /// The LLM that answers texts: an Anthropic Messages API endpoint and model.
+    pub llm_base_url: String,
+    pub llm_model: String,
+    /// Attempts at one text reply before the fallback (acknowledge, owner told).
+    pub llm_attempts: u32,
+    /// How many earlier messages of the person's thread the LLM sees.
+    pub text_history: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +131,17 @@ impl AppConfig {
             qa_tenant_claim: get("FRONTDESK_QA_TENANT_CLAIM")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| crate::qa::auth::DEFAULT_TENANT_CLAIM.to_string()),
+            public_base_url: match get("FRONTDESK_PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty())
+            {
+                Some(_) => Some(url("FRONTDESK_PUBLIC_BASE_URL", "")?),
+                None => None,
+            },
+            llm_base_url: url("FRONTDESK_LLM_BASE_URL", "https://api.anthropic.com")?,
+            llm_model: get("FRONTDESK_LLM_MODEL")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "claude-sonnet-4-5".to_string()),
+            llm_attempts: number("FRONTDESK_LLM_ATTEMPTS", 4)?.clamp(1, 10) as u32,
+            text_history: number("FRONTDESK_TEXT_HISTORY", 20)?.clamp(1, 100) as usize,
         })
     }
 

@@ -11,6 +11,7 @@ use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::{AppConfig, EnvError};
 use crate::elevenlabs::client::ElevenLabsClient;
 use crate::error::DependencyError;
+use crate::llm::LlmClient;
 use crate::queue::Queue;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::Store;
@@ -30,6 +31,8 @@ pub struct Deps {
     pub twilio: Option<TwilioClient>,
     /// `None` without an API key: audio is then only what the audio webhook delivers.
     pub elevenlabs: Option<ElevenLabsClient>,
+    /// `None` without an API key: texts are then acknowledged and the owner told.
+    pub llm: Option<LlmClient>,
     pub secrets: Secrets,
     tenant_cache: Arc<Mutex<Option<CachedTenant>>>,
 }
@@ -102,7 +105,15 @@ impl Deps {
             ),
             None => None,
         };
+        let llm = match &secrets.llm_api_key {
+            Some(key) => Some(
+                LlmClient::new(&config.llm_base_url, key, &config.llm_model)
+                    .map_err(|e| InitError::Client(e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            llm,
             store: Store::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 &config.table,

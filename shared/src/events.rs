@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::deps::Deps;
 use crate::error::DependencyError;
 use crate::store::bookings::{BookingRecord, BookingStatus};
-use crate::store::messages::EventClaim;
+use crate::store::messages::{EventClaim, PendingEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -183,17 +183,54 @@ impl DomainEvent {
 /// Publishes an event once: recorded under its id first, marked when published, so a retry
 /// publishes only what was not yet published.
 pub async fn publish(deps: &Deps, event: &DomainEvent) -> Result<(), DependencyError> {
-    let id = event.id();
-    let claim = deps
+    let pending = recorded(deps, event);
+    let (claim, first_detail) = deps
         .store
-        .claim_event(&id, event.name(), deps.now(), deps.config.bookkeeping_ttl)
+        .claim_event(&pending, deps.now(), deps.config.bookkeeping_ttl)
         .await?;
     if claim == EventClaim::Published {
         return Ok(());
     }
-    let detail = event.detail(deps.config.tenant.as_str(), deps.now());
-    deps.bus.publish(event.name(), &detail).await?;
-    deps.store.mark_event_published(&id, deps.now()).await
+    // As first recorded: a retry publishes what happened when it happened.
+    let detail = first_detail.unwrap_or(pending.detail);
+    publish_recorded(deps, &pending.id, &pending.detail_type, &detail).await
+}
+
+/// The event as the outbox records it.
+pub fn recorded(deps: &Deps, event: &DomainEvent) -> PendingEvent {
+    PendingEvent {
+        id: event.id(),
+        detail_type: event.name().to_string(),
+        detail: event
+            .detail(deps.config.tenant.as_str(), deps.now())
+            .to_string(),
+    }
+}
+
+/// The event's outbox entry, to commit with the business write it is about; [`publish`] (or
+/// the outbox sweep) publishes it after.
+pub fn in_transaction(
+    deps: &Deps,
+    event: &DomainEvent,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, DependencyError> {
+    deps.store.event_in_transaction(
+        &recorded(deps, event),
+        deps.now(),
+        deps.config.bookkeeping_ttl,
+    )
+}
+
+/// Publishes a recorded event and marks it published.
+pub async fn publish_recorded(
+    deps: &Deps,
+    id: &str,
+    detail_type: &str,
+    detail: &str,
+) -> Result<(), DependencyError> {
+    let detail: Value =
+        serde_json::from_str(detail).map_err(|e| crate::store::corrupt("recorded event", e))?;
+    deps.bus.publish(detail_type, &detail).await?;
+    deps.store.mark_event_published(id, deps.now()).await
 }
 
 #[cfg(test)]
@@ -239,6 +276,7 @@ mod tests {
             conversation_id: None,
             notes: None,
             previous_start: Some("2026-11-24T09:00:00Z".into()),
+            customer_confirmed_at: None,
             version: 2,
             created_at: String::new(),
             updated_at: String::new(),

@@ -29,15 +29,24 @@ use tracing::{error, info, warn};
 use crate::deps::Deps;
 use crate::elevenlabs::signature;
 use crate::ids::ConversationId;
+use crate::messaging::{self, web_form};
 use crate::metrics;
+use crate::outbox;
 use crate::post_call::{self, IntakeError};
 use crate::qa::{self, auth, QaError, Reviewer};
 use crate::tools::{
     availability, booking, booking_change, caller, calls, escalation, leads, Answer, ToolError,
 };
+use crate::twilio::signature as twilio_signature;
 
 pub const POST_CALL_PATH: &str = "/webhooks/elevenlabs/post-call";
 pub const CONVERSATION_INIT_PATH: &str = "/webhooks/elevenlabs/conversation-init";
+pub const TWILIO_MESSAGING_PATH: &str = "/webhooks/twilio/messaging";
+pub const WEB_FORM_PATH: &str = "/webhooks/web-form";
+/// Twilio's bodies are a few dozen short parameters.
+const MAX_TWILIO_BODY: usize = 64 * 1024;
+/// What Twilio is answered when we have nothing to say there (replies go through the outbox).
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 /// The header the tool definitions send the tenant's tool secret in.
 pub const TOOL_SECRET_HEADER: &str = "x-frontdesk-tool-secret";
@@ -91,6 +100,9 @@ pub fn routes() -> &'static [Route] {
                 escalation::escalation_target,
             ),
             Route::tool("/tools/log_call", "log-call", calls::log_call),
+            Route::twilio(TWILIO_MESSAGING_PATH, "twilio-messaging", twilio_messaging),
+            Route::twilio(outbox::STATUS_PATH, "twilio-status", twilio_status),
+            Route::webhook(WEB_FORM_PATH, "web-form", web_form).limited(web_form::MAX_FORM_BYTES),
             Route::reviewer("GET", "/qa/flags", "qa-api", qa_flags),
             Route::reviewer("GET", "/qa/calls/{conversation_id}", "qa-api", qa_call),
             Route::reviewer("POST", "/qa/flags/{id}", "qa-api", qa_resolve),
@@ -110,6 +122,8 @@ pub struct Route {
     /// Who calls it, which decides how its errors are worded.
     pub caller: Caller,
     handler: Handler,
+    /// A tighter body limit than its caller kind's.
+    max_body: Option<usize>,
 }
 
 /// Tool routes answer the voice agent, which reads `say` aloud; webhooks answer machines; QA
@@ -121,6 +135,13 @@ pub enum Caller {
     Reviewer,
     /// A browser loading a static page (the reviewers' console).
     Page,
+    /// Twilio's webhooks: signed with `X-Twilio-Signature`, answered with TwiML.
+    Twilio,
+}
+
+/// A Twilio webhook's parameters, after its signature was checked against them.
+pub struct TwilioRequest {
+    pub params: Vec<(String, String)>,
 }
 
 /// A request as a handler sees it: the headers and the whole body, already read.
@@ -227,6 +248,7 @@ impl Route {
             function,
             caller: Caller::Agent,
             handler,
+            max_body: None,
         }
     }
 
@@ -244,6 +266,7 @@ impl Route {
             function,
             caller: Caller::Webhook,
             handler,
+            max_body: None,
         }
     }
 
@@ -297,6 +320,7 @@ impl Route {
             function,
             caller: Caller::Reviewer,
             handler,
+            max_body: None,
         }
     }
 
@@ -319,14 +343,46 @@ impl Route {
             function,
             caller: Caller::Page,
             handler,
+            max_body: None,
         }
     }
 
-    fn body_limit(&self, deps: &Deps) -> usize {
-        match self.caller {
-            Caller::Agent | Caller::Reviewer | Caller::Page => MAX_TOOL_BODY,
-            Caller::Webhook => deps.config.max_body_bytes,
+    /// A Twilio webhook: the signature over the URL Twilio used and every parameter, then the
+    /// handler with the parameters; its answer is TwiML.
+    fn twilio<F>(path: &'static str, function: &'static str, handler: F) -> Self
+    where
+        F: for<'a> Endpoint<'a, TwilioRequest, Result<Reply, HttpError>>
+            + Copy
+            + Send
+            + Sync
+            + 'static,
+    {
+        let handler: Handler = Arc::new(move |deps: Arc<Deps>, inbound: Inbound| -> Served {
+            Box::pin(async move {
+                let params = verify_twilio(&deps, &inbound)?;
+                handler(&deps, TwilioRequest { params }).await
+            })
+        });
+        Self {
+            method: "POST",
+            path,
+            function,
+            caller: Caller::Twilio,
+            handler,
+            max_body: Some(MAX_TWILIO_BODY),
         }
+    }
+
+    fn limited(mut self, max_body: usize) -> Self {
+        self.max_body = Some(max_body);
+        self
+    }
+
+    fn body_limit(&self, deps: &Deps) -> usize {
+        self.max_body.unwrap_or(match self.caller {
+            Caller::Agent | Caller::Reviewer | Caller::Page | Caller::Twilio => MAX_TOOL_BODY,
+            Caller::Webhook => deps.config.max_body_bytes,
+        })
     }
 
     fn router(&'static self, deps: Arc<Deps>, host: Host) -> Router {
@@ -361,6 +417,63 @@ fn percent_decode(v: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
+}
+
+/// The URL Twilio signed: the configured public base URL (what the Twilio console says), else
+/// this request's host, then the raw path and query as received.
+fn twilio_url(deps: &Deps, inbound: &Inbound) -> String {
+    let base = match &deps.config.public_base_url {
+        Some(base) => base.clone(),
+        None => {
+            let host = inbound
+                .request
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = match inbound.host {
+                Host::Lambda => "https",
+                Host::Local { .. } => "http",
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    match &inbound.query {
+        Some(q) => format!("{base}{}?{q}", inbound.path),
+        None => format!("{base}{}", inbound.path),
+    }
+}
+
+/// Checks `X-Twilio-Signature`; the verified form parameters (none for a JSON body).
+fn verify_twilio(deps: &Deps, inbound: &Inbound) -> Result<Vec<(String, String)>, HttpError> {
+    let Some(token) = deps.secrets.twilio_auth_token.as_deref() else {
+        error!("TWILIO_AUTH_TOKEN is not configured: every Twilio webhook is refused");
+        return Err(HttpError::Unauthorized(
+            "no Twilio auth token configured".into(),
+        ));
+    };
+    let headers = &inbound.request.headers;
+    let header = headers
+        .get(twilio_signature::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let body = &inbound.request.body;
+    let signed = if json {
+        twilio_signature::Signed::Json(body)
+    } else {
+        twilio_signature::Signed::Form(body)
+    };
+    let url = twilio_url(deps, inbound);
+    twilio_signature::verify(token.as_bytes(), &url, signed, header)
+        .map_err(|e| HttpError::Unauthorized(e.to_string()))?;
+    Ok(if json {
+        Vec::new()
+    } else {
+        twilio_signature::form_params(body)
+    })
 }
 
 /// The reviewer a QA request comes from, or why not: on Lambda from the claims the authorizer
@@ -502,6 +615,7 @@ async fn serve(
             );
             match (route.caller, reply.body) {
                 (Caller::Page, Value::String(html)) => page_response(html),
+                (Caller::Twilio, _) => twiml_response(StatusCode::OK),
                 (_, body) => (StatusCode::OK, Json(body)).into_response(),
             }
         }
@@ -530,6 +644,16 @@ async fn serve(
     }
 }
 
+/// TwiML for Twilio: always a document (an empty body is Twilio's error 11200), as `text/xml`.
+fn twiml_response(status: StatusCode) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        EMPTY_TWIML,
+    )
+        .into_response()
+}
+
 /// A page, with headers that keep it to itself: no framing, no other origins' scripts, the
 /// API on its own origin, audio from the presigned links.
 fn page_response(html: String) -> Response {
@@ -554,6 +678,18 @@ fn page_response(html: String) -> Response {
 /// The status and body of every error, worded for who asked.
 pub fn error_response(caller: Caller, e: HttpError) -> Response {
     let (status, body) = match (caller, e) {
+        // Twilio reads the status only; the reason is in the log line.
+        (Caller::Twilio, e) => {
+            let status = match e {
+                HttpError::Unauthorized(_) | HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+                HttpError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                HttpError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+                HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+                HttpError::Conflict(_) => StatusCode::CONFLICT,
+                HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return twiml_response(status);
+        }
         (Caller::Agent, HttpError::Unauthorized(_)) => (
             StatusCode::UNAUTHORIZED,
             json!({"ok": false, "code": "unauthorized", "say": "I can't reach our booking system right now."}),
@@ -873,6 +1009,126 @@ async fn post_call_webhook(deps: &Deps, request: Request) -> Result<Reply, HttpE
             Err(HttpError::Unavailable)
         }
     }
+}
+
+/// `POST /webhooks/twilio/messaging`: an inbound SMS or WhatsApp message, handled inline if it
+/// can be (keywords, C/R), the rest queued; if our side fails, the verified parameters go to
+/// the queue so the text is still handled. Only if that fails too does Twilio get a 503.
+async fn twilio_messaging(deps: &Deps, request: TwilioRequest) -> Result<Reply, HttpError> {
+    let tenant = deps.tenant().await.map_err(|e| {
+        error!(error = %e, "inbound text: no tenant configuration");
+        HttpError::Unavailable
+    })?;
+    let text = messaging::inbound::parse_inbound(&request.params, &tenant.business.country)
+        .map_err(|e| HttpError::BadRequest {
+            field: e.field.into(),
+            message: e.message,
+        })?;
+    let outcome = match messaging::texts::receive(deps, &text).await {
+        Ok(outcome) => outcome.to_string(),
+        Err(e) => {
+            warn!(error = %e, message_sid = %text.message_sid, "inbound text not finished inline; queued");
+            let job = crate::jobs::Job::ReceiveText {
+                tenant: deps.config.tenant.to_string(),
+                params: request.params,
+            };
+            deps.queue
+                .enqueue(&job, std::time::Duration::ZERO)
+                .await
+                .map_err(|e| {
+                    error!(error = %e, "inbound text could not be queued either");
+                    HttpError::Unavailable
+                })?;
+            "queued".to_string()
+        }
+    };
+    Ok(Reply {
+        body: Value::Null,
+        outcome,
+        conversation_id: None,
+        event_type: Some("message".into()),
+    })
+}
+
+/// `POST /webhooks/twilio/status`: a delivery status callback.
+async fn twilio_status(deps: &Deps, request: TwilioRequest) -> Result<Reply, HttpError> {
+    let update =
+        messaging::inbound::parse_status(&request.params).map_err(|e| HttpError::BadRequest {
+            field: e.field.into(),
+            message: e.message,
+        })?;
+    let outcome = messaging::status::record(deps, &update)
+        .await
+        .map_err(|e| {
+            // Twilio does not retry status callbacks; the send-time record stands meanwhile.
+            error!(error = %e, "status callback not recorded");
+            HttpError::Unavailable
+        })?;
+    Ok(Reply {
+        body: Value::Null,
+        outcome: outcome.to_string(),
+        conversation_id: None,
+        event_type: Some(update.status.as_str().into()),
+    })
+}
+
+/// `POST /webhooks/web-form`: a website enquiry, signed or with the form token.
+async fn web_form(deps: &Deps, request: Request) -> Result<Reply, HttpError> {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header(axum::http::header::CONTENT_TYPE.as_str()).unwrap_or_default();
+    let signature = header(web_form::SIGNATURE_HEADER);
+    let header_token = header(web_form::TOKEN_HEADER);
+    // Only a token may be read from the body before the body is trusted: parse to find it,
+    // but authenticate before anything else is looked at or written.
+    let tenant = deps.tenant().await.map_err(|e| {
+        error!(error = %e, "web form: no tenant configuration");
+        HttpError::Unavailable
+    })?;
+    let parsed = web_form::parse(&request.body, &content_type, &tenant.business.country);
+    let body_token = parsed.as_ref().ok().and_then(|f| f.token.clone());
+    web_form::authenticate(
+        &deps.secrets,
+        signature.as_deref(),
+        header_token.as_deref(),
+        body_token.as_deref(),
+        &request.body,
+    )
+    .map_err(|e| HttpError::Unauthorized(e.to_string()))?;
+    let form = parsed.map_err(|e| HttpError::BadRequest {
+        field: e.field.into(),
+        message: e.message,
+    })?;
+    let (lead_id, outcome) = match web_form::receive(deps, &form).await {
+        Ok(lead) => (Some(lead), "lead_recorded"),
+        Err(e) => {
+            warn!(error = %e, "web form not finished inline; queued");
+            let job = crate::jobs::Job::ReceiveWebForm {
+                tenant: deps.config.tenant.to_string(),
+                body: String::from_utf8_lossy(&request.body).into_owned(),
+                content_type,
+            };
+            deps.queue
+                .enqueue(&job, std::time::Duration::ZERO)
+                .await
+                .map_err(|e| {
+                    error!(error = %e, "web form could not be queued either");
+                    HttpError::Unavailable
+                })?;
+            (None, "queued")
+        }
+    };
+    Ok(Reply {
+        body: json!({ "ok": true, "lead_id": lead_id }),
+        outcome: outcome.into(),
+        conversation_id: None,
+        event_type: None,
+    })
 }
 
 /// The QA routes' handlers: the reviewer's request, read for the use case in `qa`.

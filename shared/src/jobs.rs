@@ -18,6 +18,29 @@ pub enum Job {
         tenant: String,
         conversation_id: String,
     },
+    /// Handle an inbound text whose webhook could not finish inline (its verified parameters).
+    ReceiveText {
+        tenant: String,
+        params: Vec<(String, String)>,
+    },
+    /// Answer a person's text with the receptionist (the LLM), or the fallback after the last
+    /// attempt.
+    AnswerText {
+        tenant: String,
+        message_sid: String,
+        phone: String,
+        /// `sms` or `whatsapp`: answered where they wrote.
+        channel: String,
+        #[serde(default)]
+        lead_id: Option<String>,
+        attempt: u32,
+    },
+    /// A website enquiry whose webhook could not finish inline.
+    ReceiveWebForm {
+        tenant: String,
+        body: String,
+        content_type: String,
+    },
 }
 
 impl Job {
@@ -26,6 +49,9 @@ impl Job {
             Self::ProcessWebhook { .. } => "process_webhook",
             Self::SendMessage { .. } => "send_message",
             Self::FetchAudio { .. } => "fetch_audio",
+            Self::ReceiveText { .. } => "receive_text",
+            Self::AnswerText { .. } => "answer_text",
+            Self::ReceiveWebForm { .. } => "receive_web_form",
         }
     }
 
@@ -33,7 +59,10 @@ impl Job {
         match self {
             Self::ProcessWebhook { tenant, .. }
             | Self::SendMessage { tenant, .. }
-            | Self::FetchAudio { tenant, .. } => tenant,
+            | Self::FetchAudio { tenant, .. }
+            | Self::ReceiveText { tenant, .. }
+            | Self::AnswerText { tenant, .. }
+            | Self::ReceiveWebForm { tenant, .. } => tenant,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod leads;
+pub mod llm;
 pub mod messaging;
 pub mod metrics;
 pub mod outbox;

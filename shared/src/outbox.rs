@@ -8,11 +8,18 @@ use tracing::{error, info, warn};
 use crate::deps::Deps;
 use crate::error::DependencyError;
 use crate::jobs::Job;
+use crate::messaging::inbound::Channel;
 use crate::metrics;
 use crate::phone::PhoneNumber;
 use crate::store::messages::{MessageState, OutboundMessage, SendOutcome};
+use crate::store::texts::{Direction, ThreadEntry};
 use crate::tenant::TenantConfig;
-use crate::twilio::{OurMessage, OutgoingSms, Retry, TwilioError, OPTED_OUT};
+use crate::twilio::{
+    OurMessage, OutgoingSms, Retry, TwilioError, OPTED_OUT, OUTSIDE_WHATSAPP_WINDOW,
+};
+
+/// Where Twilio reports delivery (a route of [`crate::http::routes`]).
+pub const STATUS_PATH: &str = "/webhooks/twilio/status";
 
 /// Twilio's limit for one message body.
 const MAX_BODY_CHARS: usize = 1600;
@@ -28,7 +35,7 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Caller => "caller",
             Self::Owner => "owner",
@@ -83,7 +90,7 @@ pub struct WhatsAppTemplate {
 
 /// Records the message unless it exists. Returns its id either way.
 pub async fn create(deps: &Deps, msg: NewMessage) -> Result<String, DependencyError> {
-    create_on(deps, msg, None).await
+    create_on(deps, msg, Channel::Sms, None).await
 }
 
 /// Records a WhatsApp template message unless it exists (`body` is kept as its readable text).
@@ -92,52 +99,239 @@ pub async fn create_whatsapp(
     msg: NewMessage,
     template: WhatsAppTemplate,
 ) -> Result<String, DependencyError> {
-    create_on(deps, msg, Some(template)).await
+    create_on(deps, msg, Channel::WhatsApp, Some(template)).await
+}
+
+/// Records and queues an answer on the channel the person wrote on. A WhatsApp answer is
+/// free-form; if their 24-hour window has closed by the time it goes, the tenant's reply
+/// template goes instead (see [`dispatch`]).
+pub async fn reply_on(
+    deps: &Deps,
+    msg: NewMessage,
+    channel: Channel,
+) -> Result<String, DependencyError> {
+    let id = create_on(deps, msg, channel, None).await?;
+    queue_send(deps, &id).await?;
+    Ok(id)
+}
+
+/// The message as recorded before any attempt.
+fn outbound(
+    deps: &Deps,
+    msg: &NewMessage,
+    channel: Channel,
+    template: Option<WhatsAppTemplate>,
+) -> OutboundMessage {
+    let now = deps.now();
+    OutboundMessage {
+        message_id: msg.id.clone(),
+        tenant: deps.config.tenant.to_string(),
+        purpose: msg.purpose.to_string(),
+        audience: msg.audience.as_str().to_string(),
+        channel: channel.as_str().into(),
+        to: msg.to.to_string(),
+        body: msg.body.chars().take(MAX_BODY_CHARS).collect(),
+        content_variables: template.as_ref().map(|t| variables_json(&t.variables)),
+        content_sid: template.map(|t| t.content_sid),
+        state: MessageState::Pending,
+        attempts: 0,
+        conversation_id: msg.conversation_id.clone(),
+        lead_id: msg.lead_id.clone(),
+        twilio_sid: None,
+        needs_check: false,
+        error_code: None,
+        error_detail: None,
+        delivery_status: None,
+        outside_window: false,
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    }
+}
+
+/// The message's outbox entry, to commit with the business write it is about (a booking):
+/// then it exists whenever the write does, and [`create_and_queue`] afterwards only queues it
+/// (or the sweep does, if the run died in between).
+pub fn in_transaction(
+    deps: &Deps,
+    msg: &NewMessage,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, DependencyError> {
+    deps.store
+        .message_in_transaction(&outbound(deps, msg, Channel::Sms, None))
 }
 
 async fn create_on(
     deps: &Deps,
     msg: NewMessage,
+    channel: Channel,
     template: Option<WhatsAppTemplate>,
 ) -> Result<String, DependencyError> {
-    let now = deps.now().to_string();
-    let body: String = msg.body.chars().take(MAX_BODY_CHARS).collect();
-    let item = OutboundMessage {
-        message_id: msg.id.clone(),
-        tenant: deps.config.tenant.to_string(),
-        purpose: msg.purpose.to_string(),
-        audience: msg.audience.as_str().to_string(),
-        channel: if template.is_some() {
-            "whatsapp"
-        } else {
-            "sms"
-        }
-        .into(),
-        to: msg.to.to_string(),
-        body,
-        content_variables: template.as_ref().map(|t| {
-            let vars: serde_json::Map<String, serde_json::Value> = t
-                .variables
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v.clone())))
-                .collect();
-            serde_json::Value::Object(vars).to_string()
-        }),
-        content_sid: template.map(|t| t.content_sid),
-        state: MessageState::Pending,
-        attempts: 0,
-        conversation_id: msg.conversation_id,
-        lead_id: msg.lead_id,
-        twilio_sid: None,
-        needs_check: false,
-        error_code: None,
-        error_detail: None,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let item = outbound(deps, &msg, channel, template);
     deps.store.create_message(&item).await?;
+    if msg.audience == Audience::Caller {
+        // The person's thread shows what we sent them (a repeat finds it there already).
+        let entry = ThreadEntry {
+            at: item.created_at.clone(),
+            direction: Direction::Out,
+            channel: item.channel.clone(),
+            body: item.body.clone(),
+            ref_id: msg.id.clone(),
+        };
+        deps.store.add_to_thread(&msg.to, &entry).await?;
+    }
     Ok(msg.id)
+}
+
+/// `{"1": "...", "2": "..."}`, as Twilio's ContentVariables.
+fn variables_json(variables: &[String]) -> String {
+    let vars: serde_json::Map<String, serde_json::Value> = variables
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(vars).to_string()
+}
+
+/// WhatsApp's customer-service window: free-form messages only this long after the person's
+/// last message.
+const WHATSAPP_WINDOW_SECS: i64 = 24 * 3600;
+
+/// How a message goes out, decided when it is sent (a window open at creation may have closed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SendAs {
+    Sms,
+    WhatsAppText,
+    WhatsAppTemplate {
+        content_sid: String,
+        variables: String,
+    },
+}
+
+/// A free-form WhatsApp answer inside the window goes as it is; outside it, as the tenant's
+/// reply template; without one, by SMS (the person's number takes texts too).
+fn send_as(
+    msg: &OutboundMessage,
+    tenant: &TenantConfig,
+    last_whatsapp_in: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+    first_name: &str,
+) -> SendAs {
+    if msg.channel != Channel::WhatsApp.as_str() {
+        return SendAs::Sms;
+    }
+    if let (Some(sid), Some(vars)) = (&msg.content_sid, &msg.content_variables) {
+        return SendAs::WhatsAppTemplate {
+            content_sid: sid.clone(),
+            variables: vars.clone(),
+        };
+    }
+    let window_open = !msg.outside_window
+        && last_whatsapp_in.is_some_and(|t| now.as_second() - t.as_second() < WHATSAPP_WINDOW_SECS);
+    if window_open {
+        return SendAs::WhatsAppText;
+    }
+    match tenant.messaging.whatsapp_reply_template_sid.as_deref() {
+        Some(sid) if !sid.is_empty() => SendAs::WhatsAppTemplate {
+            content_sid: sid.to_string(),
+            variables: variables_json(&[first_name.to_string(), tenant.business.name.clone()]),
+        },
+        _ => SendAs::Sms,
+    }
+}
+
+/// What one sweep of the outbox did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub messages_requeued: usize,
+    pub events_published: usize,
+    pub events_failed: usize,
+}
+
+/// How long an entry may sit unsent before the sweep pushes it: a queued send starts within
+/// seconds; a retry waits at most SQS's 15-minute delay.
+const SWEEP_PENDING_AFTER_SECS: i64 = 120;
+const SWEEP_RETRYING_AFTER_SECS: i64 = 960;
+/// How far back the sweep looks.
+const SWEEP_WINDOW_SECS: i64 = 2 * 86_400;
+
+/// Finds outbox entries that should have gone and did not (their queue message was never
+/// sent or was lost, the run that recorded them died) and sends them on: messages back to the
+/// queue, events straight to the bus. Scheduled every few minutes; safe at any time, any
+/// number of times (sending and publishing are idempotent).
+pub async fn sweep(deps: &Deps) -> Result<Swept, DependencyError> {
+    let now = deps.now();
+    let from = now
+        .checked_sub(jiff::SignedDuration::from_secs(SWEEP_WINDOW_SECS))
+        .unwrap_or(now);
+    let until = now
+        .checked_sub(jiff::SignedDuration::from_secs(SWEEP_PENDING_AFTER_SECS))
+        .unwrap_or(now);
+    let mut swept = Swept::default();
+    for msg in deps.store.unsettled_messages(from, until).await? {
+        let idle = msg
+            .updated_at
+            .parse::<jiff::Timestamp>()
+            .map(|t| now.as_second() - t.as_second())
+            .unwrap_or(i64::MAX);
+        let due = match msg.state {
+            MessageState::Pending => idle >= SWEEP_PENDING_AFTER_SECS,
+            MessageState::Retrying => idle >= SWEEP_RETRYING_AFTER_SECS,
+            MessageState::Sending => idle >= STALE_SENDING_SECS,
+            _ => false,
+        };
+        if due {
+            queue_send(deps, &msg.message_id).await?;
+            swept.messages_requeued += 1;
+        }
+    }
+    for event in deps.store.unpublished_events(from, until).await? {
+        match crate::events::publish_recorded(deps, &event.id, &event.detail_type, &event.detail)
+            .await
+        {
+            Ok(()) => swept.events_published += 1,
+            Err(e) => {
+                swept.events_failed += 1;
+                warn!(event_id = %event.id, error = %e, "recorded event still not published");
+            }
+        }
+    }
+    if swept != Swept::default() {
+        info!(
+            messages_requeued = swept.messages_requeued,
+            events_published = swept.events_published,
+            events_failed = swept.events_failed,
+            outcome = "swept",
+            "outbox sweep sent on what was stuck"
+        );
+    }
+    Ok(swept)
+}
+
+/// Suppresses every message still waiting to go to this person (they opted out). Returns how
+/// many. Their thread lists what we queued for them; anything else is stopped at send time.
+pub async fn cancel_pending(
+    deps: &Deps,
+    phone: &PhoneNumber,
+    reason: &str,
+) -> Result<usize, DependencyError> {
+    let entries = deps.store.thread(phone, 200).await?;
+    let mut cancelled = 0;
+    for entry in entries.iter().filter(|e| e.direction == Direction::Out) {
+        if deps
+            .store
+            .suppress_if_waiting(&entry.ref_id, reason, deps.now())
+            .await?
+        {
+            cancelled += 1;
+        }
+    }
+    if cancelled > 0 {
+        info!(
+            cancelled,
+            outcome = "pending_cancelled",
+            "waiting messages cancelled after an opt-out"
+        );
+    }
+    Ok(cancelled)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,14 +437,31 @@ pub async fn dispatch(
     let Some(msg) = deps.store.begin_send(id, deps.now()).await? else {
         return Ok(Dispatch::InFlight);
     };
-    let whatsapp = msg.channel == "whatsapp";
+    let (last_whatsapp_in, first_name) = match (&to, msg.channel == Channel::WhatsApp.as_str()) {
+        (Some(p), true) => {
+            let contact = deps.store.get_contact(p).await?;
+            (
+                deps.store.last_whatsapp_inbound(p).await?,
+                contact
+                    .and_then(|c| c.name)
+                    .map(|n| crate::tools::first_name(&n))
+                    .unwrap_or_else(|| "there".into()),
+            )
+        }
+        _ => (None, String::new()),
+    };
+    let how = send_as(&msg, tenant, last_whatsapp_in, deps.now(), &first_name);
+    let whatsapp = how != SendAs::Sms;
     let to_address = if whatsapp {
         format!("whatsapp:{}", msg.to)
     } else {
         msg.to.clone()
     };
     if msg.needs_check {
-        match twilio.find_recent(&to_address, &recognised_by(&msg)).await {
+        match twilio
+            .find_recent(&to_address, &recognised_by(&msg, &how))
+            .await
+        {
             Ok(Some(sid)) => {
                 let outcome = SendOutcome {
                     twilio_sid: Some(sid),
@@ -272,14 +483,31 @@ pub async fn dispatch(
         .whatsapp_from
         .as_ref()
         .map(|f| format!("whatsapp:{f}"));
+    let status_callback = deps
+        .config
+        .public_base_url
+        .as_ref()
+        .map(|base| format!("{base}{STATUS_PATH}"));
+    let (content_sid, content_variables) = match &how {
+        SendAs::WhatsAppTemplate {
+            content_sid,
+            variables,
+        } => (Some(content_sid.as_str()), Some(variables.as_str())),
+        _ => (None, None),
+    };
     let sms = if whatsapp {
         OutgoingSms {
             to: &to_address,
             from: whatsapp_from.as_deref(),
-            messaging_service_sid: None,
+            messaging_service_sid: tenant
+                .messaging
+                .messaging_service_sid
+                .as_deref()
+                .filter(|s| !s.is_empty() && whatsapp_from.is_none()),
             body: &msg.body,
-            content_sid: msg.content_sid.as_deref(),
-            content_variables: msg.content_variables.as_deref(),
+            content_sid,
+            content_variables,
+            status_callback: status_callback.as_deref(),
         }
     } else {
         OutgoingSms {
@@ -293,10 +521,15 @@ pub async fn dispatch(
             body: &msg.body,
             content_sid: None,
             content_variables: None,
+            status_callback: status_callback.as_deref(),
         }
     };
     match twilio.send_sms(&sms).await {
         Ok(sent) => {
+            if let Some(sid) = &sent.sid {
+                // Before settling: a status callback may come at once and must find us.
+                deps.store.remember_twilio_sid(sid, id).await?;
+            }
             let outcome = SendOutcome {
                 twilio_sid: sent.sid.clone(),
                 needs_check: Some(false),
@@ -308,6 +541,15 @@ pub async fn dispatch(
             info!(message_id = id, purpose = %msg.purpose, twilio_sid = sent.sid.as_deref().unwrap_or("-"), attempts = msg.attempts, outcome = "sent", "message sent");
             metrics::count("MessagesSent", 1, deps.config.tenant.as_str());
             Ok(Dispatch::Sent)
+        }
+        Err(e) if e.code() == Some(OUTSIDE_WHATSAPP_WINDOW) && how == SendAs::WhatsAppText => {
+            // Twilio knows the window better than we do: go again as the template (or SMS).
+            deps.store
+                .resend_after_failure(id, true, deps.now())
+                .await?;
+            warn!(message_id = id, purpose = %msg.purpose, outcome = "outside_window", "WhatsApp window closed; sending the template instead");
+            queue_send(deps, id).await?;
+            Ok(Dispatch::RetryQueued)
         }
         Err(e) if e.retry() == Retry::Never => {
             // Record the opt-out before settling: if this fails, the retry still sees it due.
@@ -328,13 +570,11 @@ pub async fn dispatch(
 }
 
 /// How the message would look in Twilio's list if an earlier attempt reached it.
-fn recognised_by(msg: &OutboundMessage) -> OurMessage<'_> {
-    if msg.content_sid.is_none() {
+fn recognised_by<'a>(msg: &'a OutboundMessage, how: &'a SendAs) -> OurMessage<'a> {
+    let SendAs::WhatsAppTemplate { variables, .. } = how else {
         return OurMessage::Text(&msg.body);
-    }
-    let variables: Vec<String> = msg
-        .content_variables
-        .as_deref()
+    };
+    let variables: Vec<String> = Some(variables.as_str())
         .and_then(|v| serde_json::from_str::<std::collections::BTreeMap<String, String>>(v).ok())
         .map(|vars| vars.into_values().collect())
         .unwrap_or_default();

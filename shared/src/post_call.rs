@@ -31,6 +31,7 @@ use crate::redact::redact_contact_details;
 use crate::store::calls::{CallRecord, CallStatus};
 use crate::store::contacts::{Contact, LeadInput, LeadOutcome};
 use crate::store::inbox::{Claim, Lease};
+use crate::store::texts::{Direction, ThreadEntry};
 use crate::tenant::{render, TenantConfig};
 
 /// How long one processing run may hold an event before another may take over.
@@ -257,6 +258,19 @@ async fn on_transcription(
     };
     let record = call::call_record(deps.config.tenant.as_str(), t, &facts, links, now);
     deps.store.save_call(&record).await?;
+    if let Some(phone) = &caller {
+        let summary = facts
+            .summary
+            .clone()
+            .unwrap_or_else(|| "(no summary)".into());
+        let entry = call_in_thread(
+            conversation,
+            &record.ended_at,
+            now,
+            format!("Call ({}): {summary}", facts.disposition),
+        );
+        deps.store.add_to_thread(phone, &entry).await?;
+    }
     // In the quality scan's order from now: a late transcript is still scanned.
     deps.store.queue_call_for_scan(conversation, now).await?;
 
@@ -316,6 +330,23 @@ async fn on_transcription(
             .await?;
     }
     Ok("completed")
+}
+
+/// A call in the person's thread, at the time it ended (texts after it sort after it).
+fn call_in_thread(
+    conversation: &ConversationId,
+    ended_at: &str,
+    now: jiff::Timestamp,
+    body: String,
+) -> ThreadEntry {
+    let at = ended_at.parse::<jiff::Timestamp>().unwrap_or(now);
+    ThreadEntry {
+        at: at.to_string(),
+        direction: Direction::Call,
+        channel: "phone".into(),
+        body,
+        ref_id: conversation.to_string(),
+    }
 }
 
 /// The caller's contact (by number) and, for an enquiry, their one open lead.
@@ -439,6 +470,13 @@ async fn on_initiation_failure(
             .store
             .upsert_contact(phone, None, "phone", conversation, now)
             .await?;
+        let entry = call_in_thread(
+            conversation,
+            "",
+            now,
+            "Missed call (it never reached the receptionist)".into(),
+        );
+        deps.store.add_to_thread(phone, &entry).await?;
         let input = LeadInput {
             area: None,
             conversation,

@@ -9,7 +9,9 @@ use tracing::{error, info, warn};
 use crate::deps::Deps;
 use crate::ids::ConversationId;
 use crate::jobs::Job;
+use crate::messaging::{self, inbound::Channel};
 use crate::outbox;
+use crate::phone::PhoneNumber;
 use crate::post_call;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,10 @@ enum JobError {
     Dependency(#[from] crate::error::DependencyError),
     #[error(transparent)]
     Tenant(#[from] crate::deps::TenantError),
+    #[error(transparent)]
+    Text(#[from] crate::messaging::texts::TextError),
+    #[error("a queued text or form no longer reads: {0}")]
+    BadInput(String),
 }
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
@@ -99,6 +105,45 @@ async fn run(deps: &Deps, record: &SqsMessage) -> Result<(&'static str, String),
         } => {
             let conv = ConversationId::parse(conversation_id).map_err(|_| JobError::BadId)?;
             post_call::fetch_audio(deps, &conv).await?.to_string()
+        }
+        Job::ReceiveText { params, .. } => {
+            let tenant = deps.tenant().await?;
+            let text = messaging::inbound::parse_inbound(params, &tenant.business.country)
+                .map_err(|e| JobError::BadInput(format!("{}: {}", e.field, e.message)))?;
+            messaging::texts::receive(deps, &text).await?.to_string()
+        }
+        Job::AnswerText {
+            message_sid,
+            phone,
+            channel,
+            lead_id,
+            attempt,
+            ..
+        } => {
+            let job = messaging::conversation::ToAnswer {
+                message_sid: message_sid.clone(),
+                phone: PhoneNumber::parse(phone, None)
+                    .map_err(|e| JobError::BadInput(e.to_string()))?,
+                channel: if channel == "whatsapp" {
+                    Channel::WhatsApp
+                } else {
+                    Channel::Sms
+                },
+                lead_id: lead_id.clone(),
+                attempt: *attempt,
+            };
+            messaging::conversation::answer(deps, &job)
+                .await?
+                .to_string()
+        }
+        Job::ReceiveWebForm {
+            body, content_type, ..
+        } => {
+            let tenant = deps.tenant().await?;
+            let form =
+                messaging::web_form::parse(body.as_bytes(), content_type, &tenant.business.country)
+                    .map_err(|e| JobError::BadInput(format!("{}: {}", e.field, e.message)))?;
+            messaging::web_form::receive(deps, &form).await?
         }
     };
     Ok((job.name(), outcome))

@@ -20,6 +20,16 @@ pub struct Secrets {
     /// Sent by the agent's tools in the x-frontdesk-tool-secret header.
     #[serde(rename = "TOOL_SECRET", default)]
     pub tool_secret: Option<String>,
+    /// The LLM that answers texts (Anthropic Messages API); unset: texts are acknowledged and
+    /// the owner told.
+    #[serde(rename = "LLM_API_KEY", default)]
+    pub llm_api_key: Option<String>,
+    /// The website's enquiry form signs its body with this (HMAC-SHA256)...
+    #[serde(rename = "WEB_FORM_SECRET", default)]
+    pub web_form_secret: Option<String>,
+    /// ...or, for a site that cannot sign, sends this token.
+    #[serde(rename = "WEB_FORM_TOKEN", default)]
+    pub web_form_token: Option<String>,
 }
 
 pub const NAMES: &[&str] = &[
@@ -28,6 +38,9 @@ pub const NAMES: &[&str] = &[
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
     "TOOL_SECRET",
+    "LLM_API_KEY",
+    "WEB_FORM_SECRET",
+    "WEB_FORM_TOKEN",
 ];
 
 impl fmt::Debug for Secrets {
@@ -42,6 +55,9 @@ impl fmt::Debug for Secrets {
             .field("twilio_account_sid", &shown(&self.twilio_account_sid))
             .field("twilio_auth_token", &shown(&self.twilio_auth_token))
             .field("tool_secret", &shown(&self.tool_secret))
+            .field("llm_api_key", &shown(&self.llm_api_key))
+            .field("web_form_secret", &shown(&self.web_form_secret))
+            .field("web_form_token", &shown(&self.web_form_token))
             .finish()
     }
 }
@@ -67,6 +83,9 @@ impl Secrets {
             twilio_account_sid: read("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: read("TWILIO_AUTH_TOKEN"),
             tool_secret: read("TOOL_SECRET"),
+            llm_api_key: read("LLM_API_KEY"),
+            web_form_secret: read("WEB_FORM_SECRET"),
+            web_form_token: read("WEB_FORM_TOKEN"),
         }
         .normalised()
     }
@@ -97,6 +116,9 @@ impl Secrets {
             &mut self.twilio_account_sid,
             &mut self.twilio_auth_token,
             &mut self.tool_secret,
+            &mut self.llm_api_key,
+            &mut self.web_form_secret,
+            &mut self.web_form_token,
         ] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *v = None;

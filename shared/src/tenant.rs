@@ -38,7 +38,63 @@ pub struct TenantConfig {
     /// The quality rules, from `assertions.toml` beside `business.toml` (not written in it).
     #[serde(default, skip_serializing_if = "crate::quality::RuleSet::is_empty")]
     pub quality: crate::quality::RuleSet,
+    /// The agent's prompt (`agent.md` beside `business.toml`): the text channel answers with it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub agent_prompt: String,
+    /// The agent's tools (`tools/*.json`): the text channel offers the same ones to its LLM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_tools: Vec<AgentTool>,
 }
+
+/// One of the agent's tools as the LLM sees it: the ElevenLabs definition's name, description
+/// and request body schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentTool {
+    pub name: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+}
+
+impl AgentTool {
+    /// Reads an ElevenLabs webhook tool definition (`tool_config.name`, `.description`,
+    /// `.api_schema.request_body_schema`).
+    pub fn load(path: &Path) -> Result<Self, TenantConfigError> {
+        let file = path.display().to_string();
+        let fail = |field: &str, message: String| TenantConfigError {
+            file: file.clone(),
+            field: field.into(),
+            message,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail("-", format!("cannot read: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| fail("-", format!("not JSON: {e}")))?;
+        let config = &v["tool_config"];
+        let name = config["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| fail("tool_config.name", "a tool name is required".into()))?;
+        let schema = config["api_schema"]["request_body_schema"].clone();
+        if !schema.is_object() {
+            return Err(fail(
+                "tool_config.api_schema.request_body_schema",
+                "an object schema is required".into(),
+            ));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            description: config["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            input_schema: schema,
+        })
+    }
+}
+
+/// The agent's prompt and tool files of a tenant folder.
+pub const AGENT_PROMPT_FILE: &str = "agent.md";
+pub const AGENT_TOOLS_DIR: &str = "tools";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +142,11 @@ pub struct Messaging {
     /// name, 4 caller number, 5 summary.
     #[serde(default)]
     pub whatsapp_job_template_sid: Option<String>,
+    /// Approved WhatsApp template (HX...) for answering someone whose 24-hour window has closed
+    /// (a reply that came late, a confirmation days later). Variables: 1 first name, 2 business
+    /// name. Without it such messages go by SMS.
+    #[serde(default)]
+    pub whatsapp_reply_template_sid: Option<String>,
 }
 
 /// How the analysis ElevenLabs returns is read: which data-collection fields hold what.
@@ -149,6 +210,56 @@ pub struct Templates {
     /// To the owner when a caller was promised a callback out of hours.
     #[serde(default = "default_owner_callback")]
     pub owner_callback: String,
+    /// The answer to HELP.
+    #[serde(default = "default_text_help")]
+    pub text_help: String,
+    /// A text we could not answer automatically (no LLM, or it stayed down): the person hears
+    /// we have it, and the owner is told (`owner_text`).
+    #[serde(default = "default_text_received")]
+    pub text_received: String,
+    #[serde(default = "default_owner_text")]
+    pub owner_text: String,
+    /// A text that may ask us to stop: the owner checks it the same day.
+    #[serde(default = "default_owner_possible_opt_out")]
+    pub owner_possible_opt_out: String,
+    /// C to a reminder.
+    #[serde(default = "default_booking_confirmed_by_reply")]
+    pub booking_confirmed_by_reply: String,
+    /// R to a reminder: the times on offer, numbered (`{options}`).
+    #[serde(default = "default_reschedule_offer")]
+    pub reschedule_offer: String,
+    /// The instant answer to a website enquiry.
+    #[serde(default = "default_web_form_reply")]
+    pub web_form_reply: String,
+}
+
+fn default_text_help() -> String {
+    "{business_name}: reply here with your question, or call {business_phone}. Reply STOP to stop texts.".into()
+}
+
+fn default_text_received() -> String {
+    "Thanks for your message to {business_name}. One of the team will get back to you shortly."
+        .into()
+}
+
+fn default_owner_text() -> String {
+    "Text from {caller_name} {caller_phone} needs a reply: {summary}".into()
+}
+
+fn default_owner_possible_opt_out() -> String {
+    "Check today: {caller_phone} may be asking us to stop texting them: {summary}".into()
+}
+
+fn default_booking_confirmed_by_reply() -> String {
+    "Thanks {first_name}, you're confirmed for {service} on {booking_time}.".into()
+}
+
+fn default_reschedule_offer() -> String {
+    "No problem {first_name}. Reply with the number of the time that suits you: {options}".into()
+}
+
+fn default_web_form_reply() -> String {
+    "Hi {first_name}, this is {business_name}: thanks for your enquiry about {service}. Reply here and we'll sort it out, or call {business_phone}.".into()
 }
 
 fn default_booking_moved() -> String {
@@ -175,6 +286,7 @@ pub const CALLER_PLACEHOLDERS: &[&str] = &[
     "service",
     "booking_time",
     "business_phone",
+    "options",
 ];
 pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "business_name",
@@ -207,12 +319,46 @@ impl TenantConfig {
             message: format!("cannot read: {e}"),
         })?;
         let mut config = Self::from_toml(&text, &file)?;
-        config.quality = crate::quality::RuleSet::load_dir(dir).map_err(|e| TenantConfigError {
+        config.load_folder(dir)?;
+        Ok(config)
+    }
+
+    /// What sits beside `business.toml`: the quality rules, the agent's prompt and its tools.
+    pub fn load_folder(&mut self, dir: &Path) -> Result<(), TenantConfigError> {
+        self.quality = crate::quality::RuleSet::load_dir(dir).map_err(|e| TenantConfigError {
             file: e.file,
             field: format!("{}.{}", e.rule, e.field),
             message: e.message,
         })?;
-        Ok(config)
+        let prompt = dir.join(AGENT_PROMPT_FILE);
+        if prompt.exists() {
+            self.agent_prompt =
+                std::fs::read_to_string(&prompt).map_err(|e| TenantConfigError {
+                    file: prompt.display().to_string(),
+                    field: "-".into(),
+                    message: format!("cannot read: {e}"),
+                })?;
+        }
+        let tools = dir.join(AGENT_TOOLS_DIR);
+        if tools.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(&tools)
+                .and_then(|d| d.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| TenantConfigError {
+                    file: tools.display().to_string(),
+                    field: "-".into(),
+                    message: format!("cannot read: {e}"),
+                })?
+                .into_iter()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            self.agent_tools = files
+                .iter()
+                .map(|f| AgentTool::load(f))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(())
     }
 
     pub fn from_toml(text: &str, file: &str) -> Result<Self, TenantConfigError> {
@@ -308,7 +454,10 @@ impl TenantConfig {
                 }
             }
             if caller_facing {
-                if let Some(word) = crate::messaging::keywords::invites_opt_out(text) {
+                let invited = crate::messaging::keywords::invites_opt_out(text);
+                // The answer to HELP must say how to stop (carriers require it): STOP only.
+                let deliberate = name == "text_help" && invited == Some("stop");
+                if let Some(word) = invited.filter(|_| !deliberate) {
                     return Err(fail(&field, format!(
                         "{:?} is an opt-out keyword to carriers: a caller who replies with it is unsubscribed",
                         word.to_uppercase()
@@ -394,7 +543,7 @@ impl TenantConfig {
 }
 
 impl Templates {
-    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 10] {
+    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 17] {
         [
             (
                 "booking_confirmed",
@@ -445,6 +594,38 @@ impl Templates {
                 &self.owner_callback,
                 OWNER_PLACEHOLDERS,
                 false,
+            ),
+            ("text_help", &self.text_help, CALLER_PLACEHOLDERS, true),
+            (
+                "text_received",
+                &self.text_received,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            ("owner_text", &self.owner_text, OWNER_PLACEHOLDERS, false),
+            (
+                "owner_possible_opt_out",
+                &self.owner_possible_opt_out,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+            (
+                "booking_confirmed_by_reply",
+                &self.booking_confirmed_by_reply,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "reschedule_offer",
+                &self.reschedule_offer,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "web_form_reply",
+                &self.web_form_reply,
+                CALLER_PLACEHOLDERS,
+                true,
             ),
         ]
     }

@@ -32,6 +32,10 @@ pub const WEBHOOK_SECRET: &str = "wsec_test_0123456789abcdef";
 pub const TWILIO_SID: &str = "ACtest0000000000000000000000000000";
 pub const TWILIO_TOKEN: &str = "test-auth-token";
 pub const TOOL_SECRET: &str = "tool-test-secret-0123456789";
+pub const WEB_FORM_SECRET: &str = "form-test-secret";
+pub const WEB_FORM_TOKEN: &str = "form-test-token";
+/// Attempts at one text answer before the fallback, in tests.
+pub const LLM_ATTEMPTS: u64 = 3;
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -158,6 +162,8 @@ pub fn logs() -> String {
 pub struct Options {
     pub twilio_credentials: bool,
     pub elevenlabs_api_key: bool,
+    /// An LLM key, so texts are answered by the LLM fake (`TestApp::llm`).
+    pub llm_api_key: bool,
     pub create_event_bus: bool,
     pub max_body_bytes: Option<usize>,
     /// Edits the demo tenant's business.toml before it is loaded.
@@ -174,6 +180,7 @@ impl Default for Options {
         Self {
             twilio_credentials: true,
             elevenlabs_api_key: false,
+            llm_api_key: true,
             create_event_bus: true,
             max_body_bytes: None,
             business_toml: None,
@@ -190,6 +197,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub twilio: MockServer,
     pub elevenlabs: MockServer,
+    /// The LLM's API (Anthropic Messages).
+    pub llm: MockServer,
     pub resources: LocalResources,
     pub sdk: SdkConfig,
     pub http: reqwest::Client,
@@ -228,6 +237,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     };
     let twilio = MockServer::start().await;
     let elevenlabs = MockServer::start().await;
+    let llm = MockServer::start().await;
 
     let tenant = options.tenant_id.clone().unwrap_or_else(|| "demo".into());
     let tool_secret = options
@@ -242,6 +252,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("FRONTDESK_EVENT_BUS", made.event_bus.clone()),
         ("TWILIO_API_BASE_URL", twilio.uri()),
         ("ELEVENLABS_API_BASE_URL", elevenlabs.uri()),
+        ("FRONTDESK_LLM_BASE_URL", llm.uri()),
+        ("FRONTDESK_LLM_ATTEMPTS", LLM_ATTEMPTS.to_string()),
         // Tests drain the queue themselves: no delays.
         ("FRONTDESK_INTAKE_RECHECK_SECS", "0".to_string()),
         ("FRONTDESK_RETRY_BASE_SECS", "0".to_string()),
@@ -257,7 +269,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut secrets: HashMap<&str, &str> = HashMap::from([
         ("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("TOOL_SECRET", tool_secret.as_str()),
+        ("WEB_FORM_SECRET", WEB_FORM_SECRET),
+        ("WEB_FORM_TOKEN", WEB_FORM_TOKEN),
     ]);
+    if options.llm_api_key {
+        secrets.insert("LLM_API_KEY", "sk-test-llm");
+    }
     if options.twilio_credentials {
         secrets.insert("TWILIO_ACCOUNT_SID", TWILIO_SID);
         secrets.insert("TWILIO_AUTH_TOKEN", TWILIO_TOKEN);
@@ -275,8 +292,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     let mut business =
         TenantConfig::from_toml(&toml, "prompts/demo/business.toml").expect("demo tenant");
-    business.quality = frontdesk::quality::RuleSet::load_dir(&workspace().join("prompts/demo"))
-        .expect("demo rules");
+    business
+        .load_folder(&workspace().join("prompts/demo"))
+        .expect("demo rules, prompt and tools");
     deps.store
         .put_tenant_config(&business, "tests", clock_now(&clock))
         .await
@@ -293,6 +311,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         clock,
         twilio,
         elevenlabs,
+        llm,
         resources: made,
         sdk,
         http: reqwest::Client::new(),
@@ -704,6 +723,139 @@ async fn answer_of(request: reqwest::RequestBuilder) -> (u16, serde_json::Value)
         status,
         response.json().await.unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Twilio's signature of a webhook to this app, as Twilio computes it (test auth token).
+impl TestApp {
+    pub fn twilio_signature(&self, path: &str, params: &[(String, String)]) -> String {
+        frontdesk::twilio::signature::sign(
+            TWILIO_TOKEN.as_bytes(),
+            &format!("{}{path}", self.address),
+            params,
+        )
+    }
+
+    /// POSTs form parameters to a Twilio webhook path with this signature (none: unsigned).
+    pub async fn post_twilio(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> (u16, String, String) {
+        let body: String = form_urlencoded_body(params);
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = signature {
+            request = request.header("x-twilio-signature", sig);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (
+            status,
+            content_type,
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
+    /// An inbound text from `from`, signed as Twilio signs it. Returns the status.
+    pub async fn text(&self, sid: &str, from: &str, body: &str) -> u16 {
+        self.text_with(sid, from, body, &[]).await
+    }
+
+    pub async fn text_with(
+        &self,
+        sid: &str,
+        from: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> u16 {
+        let params = inbound_text(sid, from, body, extra);
+        let sig = self.twilio_signature("/webhooks/twilio/messaging", &params);
+        let (status, content_type, answer) = self
+            .post_twilio("/webhooks/twilio/messaging", &params, Some(&sig))
+            .await;
+        if status == 200 {
+            assert!(content_type.starts_with("text/xml"), "{content_type}");
+            assert!(answer.contains("<Response/>"), "{answer}");
+        }
+        status
+    }
+}
+
+/// Twilio's inbound-message parameters (as in its docs' samples) for a text to the demo number.
+pub fn inbound_text(
+    sid: &str,
+    from: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let to = if from.starts_with("whatsapp:") {
+        "whatsapp:+442079460000"
+    } else {
+        "+442079460000"
+    };
+    let mut params: Vec<(String, String)> = [
+        ("ToCountry", "GB"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("FromZip", ""),
+        ("SmsSid", sid),
+        ("SmsStatus", "received"),
+        ("Body", body),
+        ("FromCountry", "GB"),
+        ("To", to),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", TWILIO_SID),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    params
+}
+
+pub fn form_urlencoded_body(params: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&enc(k));
+        out.push('=');
+        out.push_str(&enc(v));
+    }
+    out
+}
+
+fn enc(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A message SID from a number (34 characters: SM + 32 hex).
+pub fn sid(n: u32) -> String {
+    format!("SM{n:032x}")
 }
 
 /// The key the local server checks reviewer tokens with, in tests.

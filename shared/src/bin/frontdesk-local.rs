@@ -3,7 +3,8 @@
 //! minutes in-process; `frontdesk-local sign FILE` prints an ElevenLabs-Signature for a body,
 //! signed with the local webhook secret; `frontdesk-local scan [--since TIME]` runs one quality
 //! scan against the local stack now; `frontdesk-local replay DIR [--rules FILE]` runs the rules
-//! over exported transcripts and writes nothing.
+//! over exported transcripts and writes nothing; `frontdesk-local sms FROM BODY` posts a signed
+//! inbound text to the running server.
 //!
 //! Local only, for replaying a business as of a day: `FRONTDESK_NOW` (RFC 3339) starts the
 //! server's clock there, and a request's `x-frontdesk-now` header sets its own.
@@ -36,6 +37,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
        | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
        | reviewer-token";
+/// How often `serve` sweeps the outbox (the stack's schedule says every five minutes).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often `serve` runs the quality scan, as the stack's EventBridge schedule does.
 const SCAN_EVERY: Duration = Duration::from_secs(15 * 60);
 
@@ -47,6 +50,7 @@ async fn main() {
         Some("sign") if args.len() == 2 => sign(Path::new(&args[1])),
         Some("load-tenant") if args.len() == 3 => load_tenant(&args[1], &args[2]).await,
         Some("scan") => scan(&args[1..]).await,
+        Some("sms") if args.len() == 3 => sms(&args[1], &args[2]).await,
         Some("replay") => replay(&args[1..]),
         Some("reviewer-token") => reviewer_token(),
         _ => Err(USAGE.into()),
@@ -71,6 +75,10 @@ fn local_secrets() -> Result<BTreeMap<String, String>, Error> {
         ("ELEVENLABS_WEBHOOK_SECRET", "wsec_local_"),
         ("TOOL_SECRET", "tool_local_"),
         (QA_KEY, "qa_local_"),
+        // Checks the signatures `make sms` makes; with no TWILIO_ACCOUNT_SID nothing is sent.
+        ("TWILIO_AUTH_TOKEN", "twilio_local_"),
+        ("WEB_FORM_SECRET", "form_local_"),
+        ("WEB_FORM_TOKEN", "formtoken_local_"),
     ]
     .into_iter()
     .filter(|(name, _)| !values.contains_key(*name))
@@ -97,6 +105,65 @@ fn local_secrets() -> Result<BTreeMap<String, String>, Error> {
         }
     }
     Ok(values)
+}
+
+/// Where `serve` listens.
+fn local_addr() -> String {
+    std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into())
+}
+
+/// `make sms FROM=… BODY=…`: an inbound text, signed as Twilio signs it, posted to the local
+/// server's messaging webhook.
+async fn sms(from: &str, body: &str) -> Result<(), Error> {
+    let secrets = local_secrets()?;
+    let token = &secrets["TWILIO_AUTH_TOKEN"];
+    let base = std::env::var("FRONTDESK_PUBLIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| format!("http://{}", local_addr()));
+    let path = frontdesk::http::TWILIO_MESSAGING_PATH;
+    let mut bytes = [0u8; 16];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let sid = format!("SM{}", hex(&bytes));
+    let to = if from.starts_with("whatsapp:") {
+        "whatsapp:+442079460000"
+    } else {
+        "+442079460000"
+    };
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid.as_str()),
+        ("SmsSid", sid.as_str()),
+        ("AccountSid", "AClocal000000000000000000000000000"),
+        ("From", from),
+        ("To", to),
+        ("Body", body),
+        ("NumMedia", "0"),
+        ("NumSegments", "1"),
+        ("SmsStatus", "received"),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let url = format!("{base}{path}");
+    let signature = frontdesk::twilio::signature::sign(token.as_bytes(), &url, &params);
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", local_addr()))
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .map_err(|e| format!("is make dev running? {e}"))?;
+    let status = response.status();
+    println!(
+        "{sid} -> {status}: {}",
+        response.text().await.unwrap_or_default()
+    );
+    if !status.is_success() {
+        return Err(format!("the webhook answered {status}").into());
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -198,6 +265,9 @@ async fn local_stack() -> Result<LocalStack, Error> {
     );
     env.insert("FRONTDESK_EVENT_BUS".into(), made.event_bus.clone());
     env.remove("FRONTDESK_SECRETS_ARN");
+    // What the local Twilio webhooks are checked against (and what `make sms` signs).
+    env.entry("FRONTDESK_PUBLIC_BASE_URL".into())
+        .or_insert_with(|| format!("http://{}", local_addr()));
     let config = AppConfig::from_lookup(|k| env.get(k).cloned())?;
     let secrets = Secrets::from_lookup(|k| secret_values.get(k).cloned());
     let clock = local_clock()?;
@@ -226,7 +296,7 @@ fn prompts_dir() -> PathBuf {
 
 async fn serve() -> Result<(), Error> {
     frontdesk::telemetry::init();
-    let addr = std::env::var("FRONTDESK_LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let addr = local_addr();
     let LocalStack {
         deps,
         tenant,
@@ -257,6 +327,15 @@ async fn serve() -> Result<(), Error> {
     tokio::spawn(async move { local::poller::run_forever(&worker).await });
     let watcher = deps.clone();
     tokio::spawn(async move { print_recorded_messages(&watcher).await });
+    let sweeper = deps.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            if let Err(e) = frontdesk::outbox::sweep(&sweeper).await {
+                eprintln!("[outbox sweep] failed: {e}");
+            }
+        }
+    });
     let scanner = deps.clone();
     tokio::spawn(async move {
         loop {
@@ -301,6 +380,14 @@ fn print_banner(
     }
     println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
     println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
+    println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published)");
+    println!(
+        "\nTwilio webhooks are checked against the base URL {} (FRONTDESK_PUBLIC_BASE_URL),\nsigned with TWILIO_AUTH_TOKEN below; `make sms FROM=+447911123456 BODY=hello` sends one.",
+        std::env::var("FRONTDESK_PUBLIC_BASE_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| format!("http://{addr}"))
+    );
     println!("\nLocal AWS (moto) at {endpoint}:");
     println!("  table       {}", made.table);
     println!("  bucket      {}", made.bucket);

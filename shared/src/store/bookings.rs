@@ -12,9 +12,11 @@ use super::{
 };
 use crate::error::DependencyError;
 
-/// DynamoDB's limit of items in one transaction, less the booking, its idempotency record and
-/// its entry under the customer.
-pub const MAX_CELLS: usize = 97;
+/// DynamoDB's limit of items in one transaction, less the booking, its idempotency record, its
+/// entry under the customer, and its outbox entries (the customer's text and the event).
+pub const MAX_CELLS: usize = 95;
+/// Outbox entries a booking change may carry in its transaction.
+pub const MAX_EFFECTS: usize = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BookingRecord {
@@ -40,6 +42,9 @@ pub struct BookingRecord {
     /// Where the booking was before its last move (UTC, RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_start: Option<String>,
+    /// When the customer confirmed by replying C to a reminder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_confirmed_at: Option<String>,
     pub version: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -176,7 +181,24 @@ impl Store {
         now: Timestamp,
         ttl: std::time::Duration,
     ) -> Result<Booked, DependencyError> {
-        if booking.cells.is_empty() || booking.cells.len() > MAX_CELLS {
+        self.create_booking_with(booking, idempotency_key, now, ttl, Vec::new())
+            .await
+    }
+
+    /// [`Self::create_booking`], with outbox entries (`effects`) committed in the same
+    /// transaction: the booking never stands without its confirmation and event recorded.
+    pub async fn create_booking_with(
+        &self,
+        booking: &BookingRecord,
+        idempotency_key: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+        effects: Vec<TransactWriteItem>,
+    ) -> Result<Booked, DependencyError> {
+        if booking.cells.is_empty()
+            || booking.cells.len() > MAX_CELLS
+            || effects.len() > MAX_EFFECTS
+        {
             return Err(DependencyError::new(
                 "dynamodb",
                 "TransactWriteItems",
@@ -223,6 +245,7 @@ impl Store {
         if let Some(put) = self.customer_entry(booking)? {
             items.push(put);
         }
+        items.extend(effects);
         let Err(reasons) = self.transact(items).await? else {
             return Ok(Booked::Created);
         };
@@ -235,6 +258,28 @@ impl Store {
             }
         }
         Ok(Booked::Conflict)
+    }
+
+    /// The customer confirmed (C to a reminder). Only a booking that stands; a repeat keeps the
+    /// first time. Returns the booking as it is now, or `None` if it is cancelled or gone.
+    pub async fn confirm_by_customer(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<BookingRecord>, DependencyError> {
+        let confirm = super::Update::new(
+            keys::booking(self.tenant(), id),
+            "SET customer_confirmed_at = if_not_exists(customer_confirmed_at, :now)",
+        )
+        .only_if("attribute_exists(PK) AND #status = :confirmed")
+        .name("#status", "status")
+        .value(":confirmed", s(BookingStatus::Confirmed.as_str()))
+        .value(":now", s(now.to_string()))
+        .returning_new();
+        self.update(confirm)
+            .await?
+            .map(|item| from_value(AttributeValue::M(item)))
+            .transpose()
     }
 
     pub async fn get_booking(
@@ -254,6 +299,18 @@ impl Store {
         current: &BookingRecord,
         moved: &BookingRecord,
         now: Timestamp,
+    ) -> Result<Moved, DependencyError> {
+        self.move_booking_with(current, moved, now, Vec::new())
+            .await
+    }
+
+    /// [`Self::move_booking`], with outbox entries committed in the same transaction.
+    pub async fn move_booking_with(
+        &self,
+        current: &BookingRecord,
+        moved: &BookingRecord,
+        now: Timestamp,
+        effects: Vec<TransactWriteItem>,
     ) -> Result<Moved, DependencyError> {
         let (pk, sk) = keys::booking(self.tenant(), &current.booking_id);
         let update = Update::builder()
@@ -296,6 +353,7 @@ impl Store {
         if let Some(put) = self.customer_entry(moved)? {
             items.push(put);
         }
+        items.extend(effects);
         Ok(match self.transact(items).await? {
             Ok(()) => Moved::Moved,
             // A conflicting transaction in flight (another move of this booking) is not a
@@ -311,6 +369,16 @@ impl Store {
         &self,
         current: &BookingRecord,
         now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        self.cancel_booking_with(current, now, Vec::new()).await
+    }
+
+    /// [`Self::cancel_booking`], with outbox entries committed in the same transaction.
+    pub async fn cancel_booking_with(
+        &self,
+        current: &BookingRecord,
+        now: Timestamp,
+        effects: Vec<TransactWriteItem>,
     ) -> Result<bool, DependencyError> {
         let (pk, sk) = keys::booking(self.tenant(), &current.booking_id);
         let update = Update::builder()
@@ -340,6 +408,7 @@ impl Store {
                 .map_err(build_err)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
+        items.extend(effects);
         Ok(self.transact(items).await?.is_ok())
     }
 

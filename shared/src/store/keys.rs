@@ -147,3 +147,45 @@ pub fn sortable_time(at: jiff::Timestamp) -> String {
         at.subsec_microsecond()
     )
 }
+
+/// A person's conversation across calls, texts and WhatsApp, in time order.
+pub fn thread(t: &TenantId, phone: &PhoneNumber) -> String {
+    format!("T#{t}#THREAD#{phone}")
+}
+
+pub fn thread_entry(
+    t: &TenantId,
+    phone: &PhoneNumber,
+    at: jiff::Timestamp,
+    id: &str,
+) -> (String, String) {
+    (thread(t, phone), format!("AT#{}#{id}", sortable_time(at)))
+}
+
+/// One inbound text by Twilio's MessageSid: a redelivery finds it.
+pub fn inbound_text(t: &TenantId, message_sid: &str) -> (String, String) {
+    (format!("T#{t}#INBOUND#{message_sid}"), "INBOUND".into())
+}
+
+/// A person's consent changes (opt-outs and opt-ins), in time order: the ledger.
+pub fn consent(
+    t: &TenantId,
+    phone: &PhoneNumber,
+    at: jiff::Timestamp,
+    id: &str,
+) -> (String, String) {
+    (
+        format!("T#{t}#CONSENT#{phone}"),
+        format!("AT#{}#{id}", sortable_time(at)),
+    )
+}
+
+/// Twilio's SID of a message we sent, pointing at our message (status callbacks name only it).
+pub fn twilio_sid(t: &TenantId, sid: &str) -> (String, String) {
+    (format!("T#{t}#TWSID#{sid}"), "TWSID".into())
+}
+
+/// Emitted events of a tenant in creation order (the outbox sweep finds unpublished ones).
+pub fn events_index(t: &TenantId) -> String {
+    format!("T#{t}#EVTS")
+}

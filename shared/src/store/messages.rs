@@ -2,7 +2,7 @@
 //! domain events. Both use ids derived from what they are about, so creating one twice is a
 //! no-op: that is what makes redelivered webhooks and retried jobs send nothing twice.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,12 @@ pub struct OutboundMessage {
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
+    /// What Twilio's status callbacks last said (`delivered`, `failed`...), forward only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<String>,
+    /// Twilio said the WhatsApp window was closed (63016): send the template instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_window: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -90,6 +96,14 @@ pub struct SendOutcome {
     pub error_detail: Option<String>,
 }
 
+/// An event as recorded: its id, its detail-type and its detail (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub id: String,
+    pub detail_type: String,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventClaim {
     New,
@@ -99,8 +113,7 @@ pub enum EventClaim {
 }
 
 impl Store {
-    /// Creates the message unless one with its id exists. Returns whether it was created.
-    pub async fn create_message(&self, msg: &OutboundMessage) -> Result<bool, DependencyError> {
+    fn message_item(&self, msg: &OutboundMessage) -> Result<Item, DependencyError> {
         let (pk, sk) = keys::message(self.tenant(), &msg.message_id);
         let AttributeMap(mut item) = AttributeMap::of(msg)?;
         item.insert(keys::PK.into(), s(pk));
@@ -110,7 +123,26 @@ impl Store {
             keys::GSI1SK.into(),
             s(format!("{}#{}", msg.created_at, msg.message_id)),
         );
-        self.put_if_absent(item).await
+        Ok(item)
+    }
+
+    /// Creates the message unless one with its id exists. Returns whether it was created.
+    pub async fn create_message(&self, msg: &OutboundMessage) -> Result<bool, DependencyError> {
+        self.put_if_absent(self.message_item(msg)?).await
+    }
+
+    /// The message as part of a business write's transaction (its id is derived from what that
+    /// write creates, so it is new whenever the write is).
+    pub fn message_in_transaction(
+        &self,
+        msg: &OutboundMessage,
+    ) -> Result<TransactWriteItem, DependencyError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(self.message_item(msg)?))
+            .build()
+            .map_err(super::build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     pub async fn get_message(&self, id: &str) -> Result<Option<OutboundMessage>, DependencyError> {
@@ -185,6 +217,112 @@ impl Store {
         Ok(self.update(take_over).await?.is_some())
     }
 
+    /// Stops a message that has not gone yet (the person opted out). False if it is in flight
+    /// or settled.
+    pub async fn suppress_if_waiting(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        let stop = Update::new(
+            keys::message(self.tenant(), id),
+            "SET #state = :suppressed, error_detail = :why, updated_at = :now",
+        )
+        .only_if("#state IN (:pending, :retrying)")
+        .name("#state", "state")
+        .value(":suppressed", s(MessageState::Suppressed.as_str()))
+        .value(":pending", s(MessageState::Pending.as_str()))
+        .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":why", s(reason))
+        .value(":now", s(now.to_string()));
+        Ok(self.update(stop).await?.is_some())
+    }
+
+    /// Twilio refused or failed a message in a way worth another go (as the template when
+    /// `outside_window`, after a 63016): due again, its delivery status cleared for the new
+    /// attempt.
+    pub async fn resend_after_failure(
+        &self,
+        id: &str,
+        outside_window: bool,
+        now: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let resend = Update::new(
+            keys::message(self.tenant(), id),
+            "SET #state = :retrying, outside_window = :outside, updated_at = :now REMOVE delivery_rank, delivery_status",
+        )
+        .name("#state", "state")
+        .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":outside", AttributeValue::Bool(outside_window))
+        .value(":now", s(now.to_string()));
+        self.update(resend).await.map(|_| ())
+    }
+
+    /// Records a delivery status if it moves the message forward (`rank` higher than the one
+    /// recorded). Returns the message after the change, or `None` if it changed nothing.
+    pub async fn advance_delivery(
+        &self,
+        id: &str,
+        status: &str,
+        rank: u8,
+        error_code: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<OutboundMessage>, DependencyError> {
+        let mut expression =
+            "SET delivery_status = :status, delivery_rank = :rank, delivered_at = :now".to_string();
+        if error_code.is_some() {
+            expression.push_str(", delivery_error = :code");
+        }
+        let mut advance = Update::new(keys::message(self.tenant(), id), expression)
+            .only_if("attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)")
+            .value(":status", s(status))
+            .value(":rank", n(rank))
+            .value(":now", s(now.to_string()))
+            .returning_new();
+        if let Some(code) = error_code {
+            advance = advance.value(":code", s(code.to_string()));
+        }
+        self.update(advance)
+            .await?
+            .map(|item| from_value(AttributeValue::M(item)))
+            .transpose()
+    }
+
+    /// Messages created in `[from, to)` that have not settled (pending, retrying, or stuck
+    /// sending): the outbox sweep gives each another push.
+    pub async fn unsettled_messages(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OutboundMessage>, DependencyError> {
+        let pk = keys::messages_index(self.tenant());
+        let items = self
+            .query_pages(
+                |q| {
+                    q.index_name(keys::GSI1)
+                        .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
+                        .filter_expression("#state IN (:pending, :retrying, :sending)")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":from", s(from.to_string()))
+                        .expression_attribute_values(":to", s(to.to_string()))
+                        .expression_attribute_values(":pending", s(MessageState::Pending.as_str()))
+                        .expression_attribute_values(
+                            ":retrying",
+                            s(MessageState::Retrying.as_str()),
+                        )
+                        .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
+                },
+                1000,
+            )
+            .await?;
+        items
+            .into_iter()
+            .map(|i| from_value(AttributeValue::M(i)))
+            .collect()
+    }
+
     /// The tenant's messages, oldest first (for the local viewer and tests).
     pub async fn list_messages(&self, limit: i32) -> Result<Vec<OutboundMessage>, DependencyError> {
         let out = self
@@ -205,32 +343,104 @@ impl Store {
             .collect()
     }
 
-    pub async fn claim_event(
-        &self,
-        id: &str,
-        detail_type: &str,
-        now: Timestamp,
-        ttl: std::time::Duration,
-    ) -> Result<EventClaim, DependencyError> {
-        let (pk, sk) = keys::emitted_event(self.tenant(), id);
-        let item = Item::from([
+    /// An event to publish, recorded with what it says so the outbox sweep can publish it if
+    /// the run that recorded it dies first.
+    fn event_item(&self, event: &PendingEvent, now: Timestamp, ttl: std::time::Duration) -> Item {
+        let (pk, sk) = keys::emitted_event(self.tenant(), &event.id);
+        Item::from([
             (keys::PK.to_string(), s(pk)),
             (keys::SK.to_string(), s(sk)),
-            ("detail_type".to_string(), s(detail_type)),
+            (
+                keys::GSI1PK.to_string(),
+                s(keys::events_index(self.tenant())),
+            ),
+            (
+                keys::GSI1SK.to_string(),
+                s(format!("{}#{}", keys::sortable_time(now), event.id)),
+            ),
+            ("event_id".to_string(), s(&event.id)),
+            ("detail_type".to_string(), s(&event.detail_type)),
+            ("detail".to_string(), s(&event.detail)),
             ("state".to_string(), s("pending")),
             ("created_at".to_string(), s(now.to_string())),
             (
                 keys::TTL_ATTRIBUTE.to_string(),
                 n(now.as_second() + ttl.as_secs() as i64),
             ),
-        ]);
-        Ok(match self.put_new_or_read(item).await? {
-            Created::New => EventClaim::New,
-            Created::Existing(Some(i)) if string(&i, "state").as_deref() == Some("published") => {
-                EventClaim::Published
-            }
-            Created::Existing(_) => EventClaim::Pending,
-        })
+        ])
+    }
+
+    /// Records the event unless it is recorded. Returns what stood: new, pending (with the
+    /// detail recorded first) or published.
+    pub async fn claim_event(
+        &self,
+        event: &PendingEvent,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<(EventClaim, Option<String>), DependencyError> {
+        Ok(
+            match self
+                .put_new_or_read(self.event_item(event, now, ttl))
+                .await?
+            {
+                Created::New => (EventClaim::New, None),
+                Created::Existing(Some(i))
+                    if string(&i, "state").as_deref() == Some("published") =>
+                {
+                    (EventClaim::Published, None)
+                }
+                Created::Existing(i) => (EventClaim::Pending, i.and_then(|i| string(&i, "detail"))),
+            },
+        )
+    }
+
+    /// The event as part of a business write's transaction.
+    pub fn event_in_transaction(
+        &self,
+        event: &PendingEvent,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<TransactWriteItem, DependencyError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(self.event_item(event, now, ttl)))
+            .build()
+            .map_err(super::build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Events recorded in `[from, to)` and not yet published.
+    pub async fn unpublished_events(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<PendingEvent>, DependencyError> {
+        let pk = keys::events_index(self.tenant());
+        let items = self
+            .query_pages(
+                |q| {
+                    q.index_name(keys::GSI1)
+                        .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
+                        .filter_expression("#state = :pending")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":from", s(keys::sortable_time(from)))
+                        .expression_attribute_values(":to", s(keys::sortable_time(to)))
+                        .expression_attribute_values(":pending", s("pending"))
+                },
+                1000,
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                Some(PendingEvent {
+                    id: string(item, "event_id")?,
+                    detail_type: string(item, "detail_type")?,
+                    detail: string(item, "detail")?,
+                })
+            })
+            .collect())
     }
 
     pub async fn mark_event_published(

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod keys;
 pub mod messages;
 pub mod tasks;
+pub mod texts;
 
 use std::collections::HashMap;
 
@@ -183,6 +184,31 @@ impl Store {
                         .unwrap_or_default(),
                 );
                 request = out.unprocessed_keys;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every page of a query (as `query` sets it up), up to `max_items` items.
+    pub async fn query_pages(
+        &self,
+        query: impl Fn(
+            aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        max_items: usize,
+    ) -> Result<Vec<Item>, DependencyError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query(self.client.query().table_name(&self.table))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+            found.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && found.len() < max_items => start = Some(k),
+                _ => break,
             }
         }
         Ok(found)

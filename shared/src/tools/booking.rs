@@ -10,6 +10,8 @@ use serde_json::json;
 
 use super::availability::{bookings_not_offered, service_or_refusal};
 use super::{answer, bad, Answer, ToolError};
+use tracing::warn;
+
 use crate::booking::calendar::{
     self, bookable, cells_for, iso_local, next_slots, speak, technician_name, Bookable, Search,
 };
@@ -86,13 +88,24 @@ pub async fn create_booking(deps: &Deps, req: CreateBooking) -> Result<Answer, T
         Err(refusal) => return refused(deps, &b, v.service, v.start, refusal).await,
     };
     for record in candidates {
+        let effects = effects_of(
+            deps,
+            &b,
+            &record,
+            &Confirmation::created(&b, &record),
+            &DomainEvent::BookingCreated(BookingChange::of(&record)),
+        )?;
         match deps
             .store
-            .create_booking(&record, &v.key, now, KEY_TTL)
+            .create_booking_with(&record, &v.key, now, KEY_TTL, effects)
             .await?
         {
             Booked::Created => {
-                after_booking(deps, &b, &record, &v).await?;
+                if after_booking(deps, &b, &record, &v).await.is_err() {
+                    // The booking stands with its text and event in the outbox: the sweep
+                    // sends them on, so the caller hears it is booked.
+                    warn!(booking_id = %record.booking_id, outcome = "effects_left_to_sweep", "booked; confirmation and event left to the outbox sweep");
+                }
                 return Ok(Answer::new("booked", confirmed(&b, &record)));
             }
             Booked::AlreadyDone { booking_id } => {
@@ -206,6 +219,7 @@ pub fn plan(
             conversation_id: v.conversation.as_ref().map(|c| c.to_string()),
             notes: v.notes.clone(),
             previous_start: None,
+            customer_confirmed_at: None,
             version: 1,
             created_at: now.to_string(),
             updated_at: now.to_string(),
@@ -240,13 +254,14 @@ async fn after_booking(
             .upsert_contact(phone, Some(&v.name), "phone", &conv, deps.now())
             .await?;
     }
+    let text = Confirmation::created(b, record);
     text_customer(
         deps,
         b,
         record,
-        "booking_confirmed",
-        outbox::booking_confirmation_id(&record.booking_id),
-        &b.tenant.templates.booking_confirmed,
+        text.purpose,
+        text.message_id,
+        text.template,
     )
     .await?;
     events::publish(
@@ -255,6 +270,46 @@ async fn after_booking(
     )
     .await?;
     Ok(())
+}
+
+/// The customer's text about a booking change: which one, under which id.
+pub(super) struct Confirmation<'a> {
+    pub purpose: &'static str,
+    pub message_id: String,
+    pub template: &'a str,
+}
+
+impl<'a> Confirmation<'a> {
+    fn created(b: &'a Bookable<'_>, record: &BookingRecord) -> Self {
+        Self {
+            purpose: "booking_confirmed",
+            message_id: outbox::booking_confirmation_id(&record.booking_id),
+            template: &b.tenant.templates.booking_confirmed,
+        }
+    }
+}
+
+/// The outbox entries of a booking change (the customer's text, the event), to commit in the
+/// change's own transaction: the change never stands without them.
+pub(super) fn effects_of(
+    deps: &Deps,
+    b: &Bookable<'_>,
+    record: &BookingRecord,
+    text: &Confirmation<'_>,
+    event: &DomainEvent,
+) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, ToolError> {
+    let mut items = Vec::new();
+    if let Some(msg) = customer_message(
+        b,
+        record,
+        text.purpose,
+        text.message_id.clone(),
+        text.template,
+    ) {
+        items.push(outbox::in_transaction(deps, &msg)?);
+    }
+    items.push(events::in_transaction(deps, event)?);
+    Ok(items)
 }
 
 /// Texts the booking's customer (if it has a number) from a caller template.
@@ -266,13 +321,23 @@ pub(super) async fn text_customer(
     message_id: String,
     template: &str,
 ) -> Result<(), ToolError> {
-    let Some(phone) = record
+    if let Some(msg) = customer_message(b, record, purpose, message_id, template) {
+        outbox::create_and_queue(deps, msg).await?;
+    }
+    Ok(())
+}
+
+fn customer_message(
+    b: &Bookable<'_>,
+    record: &BookingRecord,
+    purpose: &'static str,
+    message_id: String,
+    template: &str,
+) -> Option<NewMessage> {
+    let phone = record
         .contact_phone
         .as_deref()
-        .and_then(|p| PhoneNumber::parse(p, None).ok())
-    else {
-        return Ok(());
-    };
+        .and_then(|p| PhoneNumber::parse(p, None).ok())?;
     let values = std::collections::BTreeMap::from([
         ("business_name", b.tenant.business.name.clone()),
         (
@@ -283,24 +348,19 @@ pub(super) async fn text_customer(
         ("booking_time", spoken_start(b, record)),
         ("business_phone", b.tenant.business.phone.international()),
     ]);
-    outbox::create_and_queue(
-        deps,
-        NewMessage {
-            id: message_id,
-            purpose,
-            audience: Audience::Caller,
-            to: phone,
-            body: render(template, &values),
-            conversation_id: record.conversation_id.clone(),
-            lead_id: None,
-        },
-    )
-    .await?;
-    Ok(())
+    Some(NewMessage {
+        id: message_id,
+        purpose,
+        audience: Audience::Caller,
+        to: phone,
+        body: render(template, &values),
+        conversation_id: record.conversation_id.clone(),
+        lead_id: None,
+    })
 }
 
 /// When the booking starts, as the customer would say it.
-pub(super) fn spoken_start(b: &Bookable<'_>, record: &BookingRecord) -> String {
+pub fn spoken_start(b: &Bookable<'_>, record: &BookingRecord) -> String {
     spoken_datetime(&record.start_time().to_zoned(b.schedule.zone.clone()))
 }
 

@@ -9,8 +9,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::availability::bookings_not_offered;
-use super::booking::{confirmed, refused, spoken_start, text_customer};
+use super::booking::{confirmed, effects_of, refused, spoken_start, text_customer, Confirmation};
 use super::{answer, bad, Answer, ToolError};
+use tracing::warn;
+
 use crate::booking::calendar::{bookable, cells_for, iso_local, occupied_except, Bookable};
 use crate::booking::engine::{self, Refusal};
 use crate::deps::Deps;
@@ -119,7 +121,7 @@ pub async fn update_booking(deps: &Deps, req: UpdateBooking) -> Result<Answer, T
 }
 
 /// The caller's next booking (from the entries listed under their number).
-async fn next_booking_of(
+pub(crate) async fn next_booking_of(
     deps: &Deps,
     phone: &PhoneNumber,
     now: Timestamp,
@@ -161,11 +163,24 @@ async fn cancel(
                 format!("That booking on {when} has already passed."),
             ));
         }
-        if deps.store.cancel_booking(&current, now).await? {
-            let mut cancelled = current.clone();
-            cancelled.status = BookingStatus::Cancelled;
-            cancelled.version += 1;
-            cancelled_side_effects(deps, b, &cancelled).await?;
+        let mut cancelled = current.clone();
+        cancelled.status = BookingStatus::Cancelled;
+        cancelled.version += 1;
+        let effects = effects_of(
+            deps,
+            b,
+            &cancelled,
+            &cancellation(b, &cancelled),
+            &DomainEvent::BookingCancelled(BookingChange::of(&cancelled)),
+        )?;
+        if deps
+            .store
+            .cancel_booking_with(&current, now, effects)
+            .await?
+        {
+            if cancelled_side_effects(deps, b, &cancelled).await.is_err() {
+                warn!(booking_id = %cancelled.booking_id, outcome = "effects_left_to_sweep", "cancelled; text and event left to the outbox sweep");
+            }
             return Ok(Answer::new(
                 "cancelled",
                 json!({"ok": true, "cancelled": true, "booking_id": cancelled.booking_id, "say": format!("That's cancelled: your booking on {when}. We'll text you to confirm.")}),
@@ -180,22 +195,42 @@ async fn cancel(
     Err(ToolError::Unavailable)
 }
 
+fn cancellation<'a>(b: &'a Bookable<'_>, cancelled: &BookingRecord) -> Confirmation<'a> {
+    Confirmation {
+        purpose: "booking_cancelled",
+        message_id: format!(
+            "booking-cancelled:{}",
+            derived_id("bk", &[&cancelled.booking_id])
+        ),
+        template: &b.tenant.templates.booking_cancelled,
+    }
+}
+
+fn move_notice<'a>(b: &'a Bookable<'_>, moved: &BookingRecord) -> Confirmation<'a> {
+    Confirmation {
+        purpose: "booking_moved",
+        message_id: format!(
+            "booking-moved:{}",
+            derived_id("bk", &[&moved.booking_id, &moved.version.to_string()])
+        ),
+        template: &b.tenant.templates.booking_moved,
+    }
+}
+
 /// The cancellation text and event; idempotent, so a repeated cancel finishes a failed one.
 async fn cancelled_side_effects(
     deps: &Deps,
     b: &Bookable<'_>,
     cancelled: &BookingRecord,
 ) -> Result<(), ToolError> {
+    let text = cancellation(b, cancelled);
     text_customer(
         deps,
         b,
         cancelled,
-        "booking_cancelled",
-        format!(
-            "booking-cancelled:{}",
-            derived_id("bk", &[&cancelled.booking_id])
-        ),
-        &b.tenant.templates.booking_cancelled,
+        text.purpose,
+        text.message_id,
+        text.template,
     )
     .await?;
     let event = DomainEvent::BookingCancelled(BookingChange::of(cancelled));
@@ -210,18 +245,8 @@ async fn moved_side_effects(
     b: &Bookable<'_>,
     moved: &BookingRecord,
 ) -> Result<(), ToolError> {
-    text_customer(
-        deps,
-        b,
-        moved,
-        "booking_moved",
-        format!(
-            "booking-moved:{}",
-            derived_id("bk", &[&moved.booking_id, &moved.version.to_string()])
-        ),
-        &b.tenant.templates.booking_moved,
-    )
-    .await?;
+    let text = move_notice(b, moved);
+    text_customer(deps, b, moved, text.purpose, text.message_id, text.template).await?;
     let event = DomainEvent::BookingRescheduled(BookingChange::moved(moved));
     events::publish(deps, &event).await?;
     Ok(())
@@ -289,9 +314,22 @@ async fn reschedule(
             moved.previous_start = Some(current.start.clone());
             moved.version = current.version + 1;
             moved.updated_at = now.to_string();
-            match deps.store.move_booking(&current, &moved, now).await? {
+            let effects = effects_of(
+                deps,
+                b,
+                &moved,
+                &move_notice(b, &moved),
+                &DomainEvent::BookingRescheduled(BookingChange::moved(&moved)),
+            )?;
+            match deps
+                .store
+                .move_booking_with(&current, &moved, now, effects)
+                .await?
+            {
                 Moved::Moved => {
-                    moved_side_effects(deps, b, &moved).await?;
+                    if moved_side_effects(deps, b, &moved).await.is_err() {
+                        warn!(booking_id = %moved.booking_id, outcome = "effects_left_to_sweep", "moved; text and event left to the outbox sweep");
+                    }
                     return Ok(Answer::new("rescheduled", moved_answer(b, &moved)));
                 }
                 // That technician was taken a moment ago: try the next.

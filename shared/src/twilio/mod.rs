@@ -36,6 +36,8 @@ pub struct OutgoingSms<'a> {
     /// An approved template (WhatsApp outside the 24-hour window): sent instead of `body`.
     pub content_sid: Option<&'a str>,
     pub content_variables: Option<&'a str>,
+    /// Where Twilio reports the message's delivery status.
+    pub status_callback: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +79,8 @@ pub enum TwilioError {
 
 /// Errors that mean the recipient cannot be texted: never retried.
 pub const OPTED_OUT: u32 = 21610;
+/// A free-form WhatsApp message outside the person's 24-hour window.
+pub const OUTSIDE_WHATSAPP_WINDOW: u32 = 63016;
 const PERMANENT_RECIPIENT_ERRORS: &[u32] = &[
     21610, // replied STOP: unsubscribed until START
     21211, // invalid To number
@@ -187,6 +191,9 @@ impl TwilioClient {
             (Some(sid), _) => form.push(("MessagingServiceSid", sid)),
             (None, Some(from)) => form.push(("From", from)),
             (None, None) => {}
+        }
+        if let Some(url) = sms.status_callback {
+            form.push(("StatusCallback", url));
         }
         let response = self
             .http

@@ -1,0 +1,10 @@
+//! twilio-messaging: the rows of `frontdesk::http::routes()` that name this function.
+
+use frontdesk::{deps::Deps, http, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let deps = Deps::from_env().await?;
+    lambda_http::run(http::function_router(env!("CARGO_PKG_NAME"), deps)).await
+}
