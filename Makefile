@@ -85,7 +85,7 @@ scan:
 	  ./target/debug/frontdesk-local scan $(if $(SINCE),--since $(SINCE))
 
 # An inbound text to the running make dev, signed as Twilio signs it (FROM may be whatsapp:+44...).
-FROM ?= +447911123456
+FROM ?= +447400123456
 BODY ?= Hi, can someone look at my boiler this week?
 sms:
 	@curl -s -o /dev/null http://$(DEV_ADDR)/ ; test $$? -ne 7 || { echo "make dev is not running on $(DEV_ADDR)"; exit 2; }

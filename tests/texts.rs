@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-const CALLER: &str = "+447911123456";
+const CALLER: &str = "+447400123456";
 
 async fn app_at_monday_morning() -> TestApp {
     let app = spawn_app().await;
@@ -124,15 +124,16 @@ async fn a_caller_who_then_texts_on_whatsapp_lands_on_the_same_lead_and_thread()
         .await;
     assert_eq!(status, 200, "{captured}");
     let lead_of_call = captured["lead_id"].as_str().unwrap().to_string();
-    llm_replies(&app, "Thanks, noted.", 2).await;
+    // Two texts in a row: one answer, which reads both.
+    llm_replies(&app, "Thanks, noted.", 1).await;
     // The same person, spelled two other ways.
     assert_eq!(
-        app.text(&sid(10), "whatsapp:+447911123456", "It's the kitchen tap",)
+        app.text(&sid(10), "whatsapp:+447400123456", "It's the kitchen tap",)
             .await,
         200
     );
     assert_eq!(
-        app.text(&sid(11), "07911 123456", "Any time Thursday?")
+        app.text(&sid(11), "07400 123456", "Any time Thursday?")
             .await,
         200
     );
@@ -444,18 +445,18 @@ async fn a_whatsapp_answer_after_the_window_closed_goes_as_the_approved_template
     llm_replies(&app, "Yes, we cover Hackney.", 2).await;
     app.twilio_accepts(Some(2)).await;
     assert_eq!(
-        app.text(&sid(90), "whatsapp:+447911123456", "Do you cover Hackney?")
+        app.text(&sid(90), "whatsapp:+447400123456", "Do you cover Hackney?")
             .await,
         200
     );
     app.drain_queue().await;
     // Inside the window: free-form.
     let first = &app.texts_sent().await[0];
-    assert_eq!(first["To"], "whatsapp:+447911123456");
+    assert_eq!(first["To"], "whatsapp:+447400123456");
     assert_eq!(first["Body"], "Yes, we cover Hackney.");
     // A second text whose answer only goes out a day later (the queue was down).
     assert_eq!(
-        app.text(&sid(91), "whatsapp:+447911123456", "And Camden?")
+        app.text(&sid(91), "whatsapp:+447400123456", "And Camden?")
             .await,
         200
     );
@@ -491,7 +492,7 @@ async fn twilio_saying_63016_sends_the_template_instead() {
         .await;
     app.twilio_accepts(Some(1)).await;
     assert_eq!(
-        app.text(&sid(92), "whatsapp:+447911123456", "Open Saturdays?")
+        app.text(&sid(92), "whatsapp:+447400123456", "Open Saturdays?")
             .await,
         200
     );
@@ -614,7 +615,7 @@ async fn a_booking_made_while_twilio_is_down_is_confirmed_once_when_it_recovers(
 }
 
 fn form_body() -> &'static str {
-    "name=Ann+Lee&phone=07911+123457&email=ann%40example.com&service=leak+repair&message=Tap+dripping+all+night"
+    "name=Ann+Lee&phone=07400+123457&email=ann%40example.com&service=leak+repair&message=Tap+dripping+all+night"
 }
 
 async fn post_form(
@@ -660,7 +661,7 @@ async fn a_signed_web_form_is_one_lead_and_one_instant_text_and_a_resubmission_s
     assert_eq!(again["lead_id"], lead.as_str());
     app.drain_queue().await;
     let texts = app.texts_sent().await;
-    assert_eq!(texts[0]["To"], "+447911123457");
+    assert_eq!(texts[0]["To"], "+447400123457");
     assert!(
         texts[0]["Body"].starts_with("Hi Ann, this is Northside"),
         "{texts:?}"
@@ -673,12 +674,12 @@ async fn a_signed_web_form_is_one_lead_and_one_instant_text_and_a_resubmission_s
     assert_eq!(texts.len(), 1);
     llm_replies(&app, "Thursday works.", 1).await;
     assert_eq!(
-        app.text(&sid(110), "+447911123457", "Can you come Thursday?")
+        app.text(&sid(110), "+447400123457", "Can you come Thursday?")
             .await,
         200
     );
     app.drain_queue().await;
-    let phone = frontdesk::phone::PhoneNumber::parse("+447911123457", None).unwrap();
+    let phone = frontdesk::phone::PhoneNumber::parse("+447400123457", None).unwrap();
     assert_eq!(
         app.deps
             .store
@@ -698,7 +699,7 @@ async fn a_web_form_with_the_token_works_and_unsigned_or_bad_ones_write_nothing(
     let app = app_at_monday_morning().await;
     app.twilio_accepts(Some(1)).await;
     let before = app.records().await.len();
-    let json_form = br#"{"name":"Bo","phone":"07911123458","message":"Leak"}"#;
+    let json_form = br#"{"name":"Bo","phone":"07400123458","message":"Leak"}"#;
     let unsigned = post_form(&app, json_form, "application/json", &[]).await;
     assert_eq!(unsigned.0, 401);
     let wrong = post_form(
@@ -718,13 +719,13 @@ async fn a_web_form_with_the_token_works_and_unsigned_or_bad_ones_write_nothing(
     .await;
     assert_eq!(wrong_token.0, 401);
     let token = [("x-frontdesk-form-token", WEB_FORM_TOKEN.to_string())];
-    let oversized = format!("phone=07911123458&message={}", "a".repeat(20_000));
+    let oversized = format!("phone=07400123458&message={}", "a".repeat(20_000));
     for (body, content_type) in [
         (&b"name=Bo"[..], "application/x-www-form-urlencoded"),
         (b"phone=hello", "application/x-www-form-urlencoded"),
         (b"{\"phone\": 7}", "application/json"),
         (b"[]", "application/json"),
-        (b"phone=07911123458", "text/plain"),
+        (b"phone=07400123458", "text/plain"),
         (oversized.as_bytes(), "application/x-www-form-urlencoded"),
     ] {
         let (status, answer) = post_form(&app, body, content_type, &token).await;
@@ -732,7 +733,7 @@ async fn a_web_form_with_the_token_works_and_unsigned_or_bad_ones_write_nothing(
     }
     assert_eq!(app.records().await.len(), before, "nothing written");
     // A plain HTML form puts the token in a hidden field.
-    let with_field = format!("phone=07911123458&name=Bo&form_token={WEB_FORM_TOKEN}");
+    let with_field = format!("phone=07400123458&name=Bo&form_token={WEB_FORM_TOKEN}");
     let (status, answer) = post_form(
         &app,
         with_field.as_bytes(),
@@ -884,14 +885,14 @@ async fn no_log_line_carries_a_number_a_name_a_text_or_a_secret() {
     book_boiler_service(&app).await;
     app.text(
         &sid(120),
-        "whatsapp:+447911123456",
+        "whatsapp:+447400123456",
         "My radiator is cold, Maria here",
     )
     .await;
     app.drain_queue().await;
     app.text(&sid(121), CALLER, "C").await;
     app.text(&sid(122), CALLER, "please stop texting me").await;
-    let form = "name=Zed+Quinn&phone=07911+123459&message=Secret+leak+story";
+    let form = "name=Zed+Quinn&phone=07400+123459&message=Secret+leak+story";
     let sig = frontdesk::messaging::web_form::sign(WEB_FORM_SECRET.as_bytes(), form.as_bytes());
     post_form(
         &app,
@@ -904,10 +905,10 @@ async fn no_log_line_carries_a_number_a_name_a_text_or_a_secret() {
     let logs = logs();
     assert!(logs.contains("answer_queued"), "logging works");
     for secret in [
-        "+447911123456",
-        "7911123456",
-        "7911 123456",
-        "+447911123459",
+        "+447400123456",
+        "7400123456",
+        "7400 123456",
+        "+447400123459",
         "Maria",
         "Lopez",
         "Zed",
@@ -922,4 +923,185 @@ async fn no_log_line_carries_a_number_a_name_a_text_or_a_secret() {
     ] {
         assert!(!logs.contains(secret), "logs contain {secret:?}");
     }
+}
+
+#[tokio::test]
+async fn a_whatsapp_user_without_a_number_is_passed_to_the_owner() {
+    let app = app_at_monday_morning().await;
+    llm_replies(&app, "never", 0).await;
+    app.twilio_accepts(Some(1)).await;
+    let status = app
+        .text(
+            &sid(130),
+            "whatsapp:US.13491208655302741918",
+            "Do you do boilers?",
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.drain_queue().await;
+    let texts = app.texts_sent().await;
+    assert_eq!(texts[0]["To"], "+442079460001", "the owner");
+    assert!(texts[0]["Body"].contains("Do you do boilers?"));
+}
+
+fn twilio_accepts_as(sid: &str) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({"sid": sid, "status": "queued"}))
+}
+
+async fn status_callback(app: &TestApp, twilio_sid: &str, status: &str, code: Option<&str>) -> u16 {
+    let mut params: Vec<(String, String)> = [
+        ("MessageSid", twilio_sid),
+        ("MessageStatus", status),
+        ("SmsStatus", status),
+        ("To", CALLER),
+        ("AccountSid", TWILIO_SID),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(c) = code {
+        params.push(("ErrorCode".into(), c.into()));
+    }
+    let sig = app.twilio_signature("/webhooks/twilio/status", &params);
+    app.post_twilio("/webhooks/twilio/status", &params, Some(&sig))
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn a_carrier_failure_resends_once_and_the_first_sends_late_callbacks_change_nothing() {
+    let app = app_at_monday_morning().await;
+    let first = "SMa0000000000000000000000000000001";
+    let second = "SMa0000000000000000000000000000002";
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts_as(first))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(twilio_accepts_as(second))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let booked = book_boiler_service(&app).await;
+    app.drain_queue().await;
+    assert_eq!(
+        status_callback(&app, first, "undelivered", Some("30003")).await,
+        200
+    );
+    app.drain_queue().await; // the resend: the second send
+                             // The first send's failure again, late and repeated: old news.
+    for _ in 0..2 {
+        assert_eq!(
+            status_callback(&app, first, "undelivered", Some("30003")).await,
+            200
+        );
+        assert_eq!(
+            status_callback(&app, first, "failed", Some("30008")).await,
+            200
+        );
+    }
+    app.drain_queue().await;
+    assert_eq!(status_callback(&app, second, "delivered", None).await, 200);
+    let id = frontdesk::outbox::booking_confirmation_id(booked["booking_id"].as_str().unwrap());
+    let m = app.deps.store.get_message(&id).await.unwrap().unwrap();
+    assert_eq!(m.twilio_sid.as_deref(), Some(second));
+    assert_eq!(m.delivery_status.as_deref(), Some("delivered"));
+    assert_eq!(m.state, frontdesk::store::messages::MessageState::Sent);
+}
+
+#[tokio::test]
+async fn a_burst_of_texts_gets_one_answer() {
+    let app = app_at_monday_morning().await;
+    llm_replies(&app, "Yes, we can look at the leak on Friday.", 1).await;
+    app.twilio_accepts(Some(1)).await;
+    for (n, body) in [
+        (140, "Hi"),
+        (141, "can you come Friday?"),
+        (142, "it's a leak"),
+    ] {
+        assert_eq!(app.text(&sid(n), CALLER, body).await, 200);
+    }
+    app.drain_queue().await;
+    let request: Value =
+        serde_json::from_slice(&app.llm.received_requests().await.unwrap()[0].body).unwrap();
+    let turn = &request["messages"].as_array().unwrap().last().unwrap()["content"];
+    assert_eq!(
+        turn.as_array().unwrap().len(),
+        3,
+        "all three texts in one turn: {turn}"
+    );
+}
+
+#[tokio::test]
+async fn twilio_refusing_with_21610_at_send_time_goes_in_the_consent_ledger() {
+    let app = app_at_monday_morning().await;
+    app.expect_texts(1, twilio_refuses(400, 21610)).await;
+    book_boiler_service(&app).await;
+    app.drain_queue().await;
+    let phone = frontdesk::phone::PhoneNumber::parse(CALLER, None).unwrap();
+    let ledger = app.deps.store.consent_ledger(&phone).await.unwrap();
+    assert_eq!(
+        (ledger.len(), ledger[0].source.as_str()),
+        (1, "twilio_21610")
+    );
+    assert!(
+        app.deps
+            .store
+            .get_contact(&phone)
+            .await
+            .unwrap()
+            .unwrap()
+            .opted_out
+    );
+}
+
+#[tokio::test]
+async fn an_older_consent_change_handled_late_does_not_undo_a_newer_one() {
+    use frontdesk::store::texts::ConsentChange;
+    let app = app_at_monday_morning().await;
+    let phone = frontdesk::phone::PhoneNumber::parse(CALLER, None).unwrap();
+    let start_at: jiff::Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
+    let stop_at: jiff::Timestamp = "2026-11-23T07:00:05Z".parse().unwrap();
+    let stop = ConsentChange::opt_out("sms", "keyword", &sid(150), stop_at);
+    let start = ConsentChange::opt_in("sms", "keyword", &sid(149), start_at);
+    app.deps.store.change_consent(&phone, &stop).await.unwrap();
+    app.deps.store.change_consent(&phone, &start).await.unwrap(); // the START was queued
+    assert!(
+        app.deps
+            .store
+            .get_contact(&phone)
+            .await
+            .unwrap()
+            .unwrap()
+            .opted_out
+    );
+    assert_eq!(
+        app.deps.store.consent_ledger(&phone).await.unwrap().len(),
+        2,
+        "both recorded"
+    );
+}
+
+#[tokio::test]
+async fn web_forms_text_a_number_once_a_day_and_never_abroad() {
+    let app = app_at_monday_morning().await;
+    app.twilio_accepts(Some(1)).await;
+    let token = [("x-frontdesk-form-token", WEB_FORM_TOKEN.to_string())];
+    let form = "application/x-www-form-urlencoded";
+    for body in [
+        "phone=07400+123460&message=First",
+        "phone=07400+123460&message=Second+one",
+        "phone=%2B14155550123&message=From+abroad",
+    ] {
+        let (status, answer) = post_form(&app, body.as_bytes(), form, &token).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["lead_id"].is_string());
+    }
+    app.drain_queue().await;
+    assert_eq!(app.texts_sent().await[0]["To"], "+447400123460");
 }

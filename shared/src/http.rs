@@ -1057,7 +1057,7 @@ async fn twilio_status(deps: &Deps, request: TwilioRequest) -> Result<Reply, Htt
             field: e.field.into(),
             message: e.message,
         })?;
-    let outcome = messaging::status::record(deps, &update)
+    let outcome = messaging::status::record(deps, &update, &request.params, 1)
         .await
         .map_err(|e| {
             // Twilio does not retry status callbacks; the send-time record stands meanwhile.

@@ -35,6 +35,12 @@ pub enum Job {
         lead_id: Option<String>,
         attempt: u32,
     },
+    /// A delivery status callback that came before its send was recorded, looked at again.
+    ApplyStatus {
+        tenant: String,
+        params: Vec<(String, String)>,
+        attempt: u32,
+    },
     /// A website enquiry whose webhook could not finish inline.
     ReceiveWebForm {
         tenant: String,
@@ -52,6 +58,7 @@ impl Job {
             Self::ReceiveText { .. } => "receive_text",
             Self::AnswerText { .. } => "answer_text",
             Self::ReceiveWebForm { .. } => "receive_web_form",
+            Self::ApplyStatus { .. } => "apply_status",
         }
     }
 
@@ -62,7 +69,8 @@ impl Job {
             | Self::FetchAudio { tenant, .. }
             | Self::ReceiveText { tenant, .. }
             | Self::AnswerText { tenant, .. }
-            | Self::ReceiveWebForm { tenant, .. } => tenant,
+            | Self::ReceiveWebForm { tenant, .. }
+            | Self::ApplyStatus { tenant, .. } => tenant,
         }
     }
 }

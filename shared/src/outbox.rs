@@ -12,11 +12,15 @@ use crate::messaging::inbound::Channel;
 use crate::metrics;
 use crate::phone::PhoneNumber;
 use crate::store::messages::{MessageState, OutboundMessage, SendOutcome};
-use crate::store::texts::{Direction, ThreadEntry};
+use crate::store::texts::{ConsentChange, Direction, ThreadEntry};
 use crate::tenant::TenantConfig;
 use crate::twilio::{
     OurMessage, OutgoingSms, Retry, TwilioError, OPTED_OUT, OUTSIDE_WHATSAPP_WINDOW,
 };
+
+/// The one confirmation of an opt-out in the person's own words: the only message that goes to
+/// an opted-out number (Twilio did not see a keyword, so it sent none).
+pub const OPT_OUT_CONFIRMATION: &str = "opt_out_confirmation";
 
 /// Where Twilio reports delivery (a route of [`crate::http::routes`]).
 pub const STATUS_PATH: &str = "/webhooks/twilio/status";
@@ -165,10 +169,16 @@ async fn create_on(
     channel: Channel,
     template: Option<WhatsAppTemplate>,
 ) -> Result<String, DependencyError> {
-    let item = outbound(deps, &msg, channel, template);
-    deps.store.create_message(&item).await?;
+    let mut item = outbound(deps, &msg, channel, template);
+    if !deps.store.create_message(&item).await? {
+        // Recorded before (a repeat, or with its business write): its thread entry is dated
+        // as first recorded, so writing it again is a no-op.
+        if let Some(first) = deps.store.get_message(&msg.id).await? {
+            item = first;
+        }
+    }
     if msg.audience == Audience::Caller {
-        // The person's thread shows what we sent them (a repeat finds it there already).
+        // The person's thread shows what we sent them.
         let entry = ThreadEntry {
             at: item.created_at.clone(),
             direction: Direction::Out,
@@ -215,7 +225,14 @@ fn send_as(
     now: jiff::Timestamp,
     first_name: &str,
 ) -> SendAs {
-    if msg.channel != Channel::WhatsApp.as_str() {
+    let has_sender = tenant.messaging.whatsapp_from.is_some()
+        || tenant
+            .messaging
+            .messaging_service_sid
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+    if msg.channel != Channel::WhatsApp.as_str() || !has_sender {
+        // No WhatsApp sender configured: the person's number takes texts too.
         return SendAs::Sms;
     }
     if let (Some(sid), Some(vars)) = (&msg.content_sid, &msg.content_variables) {
@@ -304,6 +321,18 @@ pub async fn sweep(deps: &Deps) -> Result<Swept, DependencyError> {
         );
     }
     Ok(swept)
+}
+
+/// An opt-out, from whatever said so (a keyword, a revocation, Twilio's 21610): in the ledger
+/// and on the contact, and every message still waiting for the person cancelled.
+pub async fn record_opt_out(
+    deps: &Deps,
+    phone: &PhoneNumber,
+    change: &ConsentChange,
+) -> Result<(), DependencyError> {
+    deps.store.change_consent(phone, change).await?;
+    cancel_pending(deps, phone, "recipient opted out").await?;
+    Ok(())
 }
 
 /// Suppresses every message still waiting to go to this person (they opted out). Returns how
@@ -395,7 +424,7 @@ pub async fn dispatch(
     }
     let to = PhoneNumber::parse(&msg.to, None).ok();
     let caller = msg.audience == Audience::Caller.as_str();
-    if caller {
+    if caller && msg.purpose != OPT_OUT_CONFIRMATION {
         let opted_out = match &to {
             Some(p) => deps
                 .store
@@ -545,7 +574,7 @@ pub async fn dispatch(
         Err(e) if e.code() == Some(OUTSIDE_WHATSAPP_WINDOW) && how == SendAs::WhatsAppText => {
             // Twilio knows the window better than we do: go again as the template (or SMS).
             deps.store
-                .resend_after_failure(id, true, deps.now())
+                .resend_after_failure(id, true, None, deps.now())
                 .await?;
             warn!(message_id = id, purpose = %msg.purpose, outcome = "outside_window", "WhatsApp window closed; sending the template instead");
             queue_send(deps, id).await?;
@@ -555,9 +584,9 @@ pub async fn dispatch(
             // Record the opt-out before settling: if this fails, the retry still sees it due.
             if e.code() == Some(OPTED_OUT) && caller {
                 if let Some(p) = &to {
-                    deps.store
-                        .mark_opted_out(p, "twilio_21610", deps.now())
-                        .await?;
+                    let change =
+                        ConsentChange::opt_out(&msg.channel, "twilio_21610", id, deps.now());
+                    record_opt_out(deps, p, &change).await?;
                 }
             }
             fail(deps, &msg, &e).await

@@ -136,6 +136,15 @@ async fn run(deps: &Deps, record: &SqsMessage) -> Result<(&'static str, String),
                 .await?
                 .to_string()
         }
+        Job::ApplyStatus {
+            params, attempt, ..
+        } => {
+            let update = messaging::inbound::parse_status(params)
+                .map_err(|e| JobError::BadInput(format!("{}: {}", e.field, e.message)))?;
+            messaging::status::record(deps, &update, params, *attempt)
+                .await?
+                .to_string()
+        }
         Job::ReceiveWebForm {
             body, content_type, ..
         } => {

@@ -382,7 +382,7 @@ fn print_banner(
     println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
     println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published)");
     println!(
-        "\nTwilio webhooks are checked against the base URL {} (FRONTDESK_PUBLIC_BASE_URL),\nsigned with TWILIO_AUTH_TOKEN below; `make sms FROM=+447911123456 BODY=hello` sends one.",
+        "\nTwilio webhooks are checked against the base URL {} (FRONTDESK_PUBLIC_BASE_URL),\nsigned with TWILIO_AUTH_TOKEN below; `make sms FROM=+447400123456 BODY=hello` sends one.",
         std::env::var("FRONTDESK_PUBLIC_BASE_URL")
             .ok()
             .filter(|v| !v.trim().is_empty())

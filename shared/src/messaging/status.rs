@@ -21,20 +21,49 @@ use crate::twilio::{OPTED_OUT, OUTSIDE_WHATSAPP_WINDOW};
 /// segment (Twilio's 30001, 30003, 30008, 30009).
 const TRANSIENT: &[u32] = &[30001, 30003, 30008, 30009];
 
-pub async fn record(deps: &Deps, update: &StatusUpdate) -> Result<&'static str, TextError> {
+/// How often a callback that came while its send was still being recorded is looked at again.
+const DEFER_ATTEMPTS: u32 = 5;
+const DEFER_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Applies a callback. `attempt` counts how often it was deferred (1 for the webhook itself).
+pub async fn record(
+    deps: &Deps,
+    update: &StatusUpdate,
+    params: &[(String, String)],
+    attempt: u32,
+) -> Result<&'static str, TextError> {
     let Some(id) = deps
         .store
         .message_of_twilio_sid(&update.message_sid)
         .await?
     else {
-        // Not ours (another app on the account), or its send has not been recorded yet.
+        // Not ours (another app on the account).
         return Ok("unknown_message");
     };
+    let Some(current) = deps.store.get_message(&id).await? else {
+        return Ok("unknown_message");
+    };
+    if current.twilio_sid.as_deref() != Some(update.message_sid.as_str()) {
+        if current.state == MessageState::Sending && attempt < DEFER_ATTEMPTS {
+            // Twilio answered this send and called back before we recorded its answer: look
+            // again once it is recorded.
+            let job = Job::ApplyStatus {
+                tenant: deps.config.tenant.to_string(),
+                params: params.to_vec(),
+                attempt: attempt + 1,
+            };
+            deps.queue.enqueue(&job, DEFER_DELAY).await?;
+            return Ok("deferred");
+        }
+        // An earlier send of a message that was sent again since: its news is old.
+        return Ok("earlier_send");
+    }
     let status = update.status;
     let Some(msg) = deps
         .store
         .advance_delivery(
             &id,
+            &update.message_sid,
             status.as_str(),
             status.rank(),
             update.error_code,
@@ -52,30 +81,32 @@ pub async fn record(deps: &Deps, update: &StatusUpdate) -> Result<&'static str, 
     let phone = PhoneNumber::parse(&msg.to, None).ok();
     if code == Some(OPTED_OUT) {
         if let (true, Some(p)) = (caller, &phone) {
-            let change = ConsentChange {
-                action: "opt_out".into(),
-                channel: msg.channel.clone(),
-                source: "twilio_21610".into(),
-                ref_id: id.clone(),
-                at: deps.now().to_string(),
-            };
-            deps.store.change_consent(p, &change).await?;
-            crate::outbox::cancel_pending(deps, p, "recipient opted out").await?;
+            let change = ConsentChange::opt_out(&msg.channel, "twilio_21610", &id, deps.now());
+            crate::outbox::record_opt_out(deps, p, &change).await?;
         }
     }
+    let failed_send = Some(update.message_sid.as_str());
     if code == Some(OUTSIDE_WHATSAPP_WINDOW) && msg.content_sid.is_none() && !msg.outside_window {
-        deps.store
-            .resend_after_failure(&id, true, deps.now())
-            .await?;
+        if !deps
+            .store
+            .resend_after_failure(&id, true, failed_send, deps.now())
+            .await?
+        {
+            return Ok("already_resent");
+        }
         queue(deps, &id, std::time::Duration::ZERO).await?;
         warn!(message_id = %id, outcome = "outside_window", "WhatsApp window closed; sending the template instead");
         return Ok("template_fallback");
     }
     if code.is_some_and(|c| TRANSIENT.contains(&c)) && msg.attempts < deps.config.max_send_attempts
     {
-        deps.store
-            .resend_after_failure(&id, false, deps.now())
-            .await?;
+        if !deps
+            .store
+            .resend_after_failure(&id, false, failed_send, deps.now())
+            .await?
+        {
+            return Ok("already_resent");
+        }
         queue(deps, &id, deps.config.backoff(msg.attempts)).await?;
         warn!(message_id = %id, code, attempts = msg.attempts, outcome = "resend_queued", "carrier failure; sending again later");
         return Ok("resend_queued");
@@ -85,9 +116,13 @@ pub async fn record(deps: &Deps, update: &StatusUpdate) -> Result<&'static str, 
         error_detail: Some(format!("Twilio reported {}", status.as_str())),
         ..Default::default()
     };
-    deps.store
-        .settle_message(&id, MessageState::Failed, &outcome, deps.now())
-        .await?;
+    if !deps
+        .store
+        .fail_delivered_send(&id, &update.message_sid, &outcome, deps.now())
+        .await?
+    {
+        return Ok("already_settled");
+    }
     metrics::count("MessagesFailed", 1, deps.config.tenant.as_str());
     info!(message_id = %id, code, outcome = "delivery_failed", "message not delivered; recorded for the owner's digest");
     Ok(if status == DeliveryStatus::Undelivered {

@@ -48,19 +48,21 @@ pub fn conversation_of(message_sid: &str) -> ConversationId {
 
 /// Handles an inbound text. Returns what was done (for the log line).
 pub async fn receive(deps: &Deps, text: &InboundText) -> Result<&'static str, TextError> {
-    let now = deps.now();
-    match deps
+    let (claim, received_at) = deps
         .store
-        .claim_inbound_text(&text.message_sid, now, deps.config.bookkeeping_ttl)
-        .await?
-    {
-        InboundClaim::Done => return Ok("duplicate"),
-        InboundClaim::New | InboundClaim::Unfinished => {}
+        .claim_inbound_text(&text.message_sid, deps.now(), deps.config.bookkeeping_ttl)
+        .await?;
+    if claim == InboundClaim::Done {
+        return Ok("duplicate");
     }
     let outcome = match &text.from {
-        Sender::Number(phone) => handle(deps, text, phone).await?,
-        // No number to match, text or record consent against: the owner sees it in Twilio.
-        Sender::WhatsAppUser(_) => "sender_without_number",
+        Sender::Number(phone) => handle(deps, text, phone, received_at).await?,
+        // No number to match, answer or record consent against: the owner answers it in
+        // Twilio's console, and hears of it now.
+        Sender::WhatsAppUser(_) => {
+            tell_owner_of_username(deps, text).await?;
+            "sender_without_number"
+        }
     };
     deps.store
         .finish_inbound_text(&text.message_sid, outcome, deps.now())
@@ -72,9 +74,10 @@ async fn handle(
     deps: &Deps,
     text: &InboundText,
     phone: &PhoneNumber,
+    received_at: jiff::Timestamp,
 ) -> Result<&'static str, TextError> {
     let tenant = deps.tenant().await?;
-    let now = deps.now();
+    let now = received_at;
     let conversation = conversation_of(&text.message_sid);
     let entry = ThreadEntry {
         at: now.to_string(),
@@ -115,28 +118,29 @@ async fn handle(
             } else {
                 "keyword"
             };
-            opt_out(deps, phone, text, source).await?;
+            opt_out(deps, phone, text, source, now).await?;
             // Twilio answers opt-out keywords itself (and blocks anything we send after).
             Ok("opted_out")
         }
         Meaning::Revocation { .. } => {
-            // Twilio saw no keyword, so it neither blocked the number nor answered: we confirm,
-            // once, before the opt-out takes effect.
+            // Twilio saw no keyword, so it neither blocked the number nor answered: the opt-out
+            // is ours to record, and the one confirmation ours to send (the only message an
+            // opted-out number may get).
+            opt_out(deps, phone, text, "revocation_text", now).await?;
             let body = format!(
                 "{}: you won't get any more texts from us. Reply START if you change your mind.",
                 tenant.business.name
             );
-            let id = outbox::create(deps, reply("opt_out_confirmation", "", body)).await?;
-            outbox::dispatch(deps, &tenant, &id).await?;
-            opt_out(deps, phone, text, "revocation_text").await?;
+            let confirmation = reply(outbox::OPT_OUT_CONFIRMATION, "", body);
+            outbox::reply_on(deps, confirmation, text.channel).await?;
             Ok("opted_out_by_revocation")
         }
         Meaning::OptIn { .. } => {
-            opt_in(deps, phone, text, "keyword").await?;
+            opt_in(deps, phone, text, "keyword", now).await?;
             Ok("opted_in")
         }
         Meaning::WeakOptIn if contact.opted_out => {
-            opt_in(deps, phone, text, "keyword_yes").await?;
+            opt_in(deps, phone, text, "keyword_yes", now).await?;
             Ok("opted_in")
         }
         Meaning::Help {
@@ -159,7 +163,9 @@ async fn handle(
             }
             None => answer_later(deps, &tenant, text, phone, &contact).await,
         },
-        Meaning::Reschedule => match offer_new_times(deps, &tenant, phone).await? {
+        Meaning::Reschedule => match offer_new_times(deps, &tenant, phone, &text.message_sid)
+            .await?
+        {
             Some(body) => {
                 outbox::reply_on(deps, reply("reschedule_offer", "", body), text.channel).await?;
                 Ok("reschedule_offered")
@@ -197,6 +203,33 @@ async fn handle(
     }
 }
 
+async fn tell_owner_of_username(deps: &Deps, text: &InboundText) -> Result<(), TextError> {
+    let tenant = deps.tenant().await?;
+    let values = BTreeMap::from([
+        ("business_name", tenant.business.name.clone()),
+        (
+            "caller_name",
+            "A WhatsApp user without a number".to_string(),
+        ),
+        ("caller_phone", "(answer in Twilio's console)".to_string()),
+        ("summary", snippet(&text.body)),
+    ]);
+    outbox::create_and_queue(
+        deps,
+        NewMessage {
+            id: format!("owner-text:{}", text.message_sid),
+            purpose: "owner_text",
+            audience: Audience::Owner,
+            to: tenant.business.owner_phone.clone(),
+            body: render(&tenant.templates.owner_text, &values),
+            conversation_id: Some(conversation_of(&text.message_sid).to_string()),
+            lead_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Placeholders of a caller template for this person (by the name on their contact).
 pub(super) fn caller_values(
     tenant: &TenantConfig,
@@ -231,9 +264,10 @@ async fn opt_out(
     phone: &PhoneNumber,
     text: &InboundText,
     source: &str,
+    at: jiff::Timestamp,
 ) -> Result<(), TextError> {
-    record_consent(deps, phone, text, "opt_out", source).await?;
-    outbox::cancel_pending(deps, phone, "recipient opted out").await?;
+    let change = ConsentChange::opt_out(text.channel.as_str(), source, &text.message_sid, at);
+    outbox::record_opt_out(deps, phone, &change).await?;
     info!(message_sid = %text.message_sid, source, outcome = "opted_out", "opt-out recorded");
     Ok(())
 }
@@ -243,24 +277,9 @@ async fn opt_in(
     phone: &PhoneNumber,
     text: &InboundText,
     source: &str,
+    at: jiff::Timestamp,
 ) -> Result<(), TextError> {
-    record_consent(deps, phone, text, "opt_in", source).await
-}
-
-async fn record_consent(
-    deps: &Deps,
-    phone: &PhoneNumber,
-    text: &InboundText,
-    action: &str,
-    source: &str,
-) -> Result<(), TextError> {
-    let change = ConsentChange {
-        action: action.into(),
-        channel: text.channel.as_str().into(),
-        source: source.into(),
-        ref_id: text.message_sid.clone(),
-        at: deps.now().to_string(),
-    };
+    let change = ConsentChange::opt_in(text.channel.as_str(), source, &text.message_sid, at);
     Ok(deps.store.change_consent(phone, &change).await?)
 }
 
@@ -306,6 +325,7 @@ async fn offer_new_times(
     deps: &Deps,
     tenant: &TenantConfig,
     phone: &PhoneNumber,
+    message_sid: &str,
 ) -> Result<Option<String>, TextError> {
     if bookable(tenant).is_none() {
         return Ok(None);
@@ -313,6 +333,15 @@ async fn offer_new_times(
     let Some(next) = booking_change::next_booking_of(deps, phone, deps.now()).await? else {
         return Ok(None);
     };
+    let mut values = booking_values(tenant, &next);
+    // This R handled before (a redelivery, a retry): the times it offered, not new ones the
+    // person never saw.
+    if let Some(offer) = deps.store.reschedule_offer(phone, deps.now()).await? {
+        if offer.message_sid == message_sid {
+            values.insert("options", numbered(&offer.spoken));
+            return Ok(Some(render(&tenant.templates.reschedule_offer, &values)));
+        }
+    }
     let answer = availability::check_availability(
         deps,
         availability::CheckAvailability {
@@ -342,7 +371,6 @@ async fn offer_new_times(
                 .collect()
         })
         .unwrap_or_default();
-    let mut values = booking_values(tenant, &next);
     if slots.is_empty() {
         let body = format!(
             "Sorry {}, there's nothing free to move your {} to just now. Call us on {} and we'll sort it out.",
@@ -350,19 +378,27 @@ async fn offer_new_times(
         );
         return Ok(Some(body));
     }
-    let options: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, (_, spoken))| format!("{}) {spoken}", i + 1))
-        .collect();
-    values.insert("options", options.join(", "));
+    let (starts, spoken): (Vec<String>, Vec<String>) = slots.into_iter().unzip();
+    values.insert("options", numbered(&spoken));
     let offer = RescheduleOffer {
         booking_id: next.booking_id.clone(),
-        starts: slots.into_iter().map(|(start, _)| start).collect(),
+        starts,
+        spoken,
+        message_sid: message_sid.to_string(),
         offered_at: deps.now().to_string(),
     };
     deps.store.save_reschedule_offer(phone, &offer).await?;
     Ok(Some(render(&tenant.templates.reschedule_offer, &values)))
+}
+
+/// "1) Tuesday at 9am, 2) ...".
+fn numbered(times: &[String]) -> String {
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}) {t}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A number after an R: moves the booking to that time, through the same tool the voice agent

@@ -275,11 +275,21 @@ pub async fn receive(deps: &Deps, form: &WebForm) -> Result<String, TextError> {
         ref_id: format!("web_{id}"),
     };
     deps.store.add_to_thread(&form.phone, &entry).await?;
+    if !textable(&tenant, &form.phone) {
+        // A form anyone can post must not make us text the world (SMS pumping): the lead
+        // stands and the owner sees it; the instant text goes only to the business's own
+        // countries.
+        info!(lead_id = %lead.id, outcome = "web_form_number_abroad", "website enquiry from a number outside the business's countries: no instant text");
+        return Ok(lead.id.to_string());
+    }
     let body = render(&tenant.templates.web_form_reply, &values(&tenant, form));
+    // One instant text per number per day, however many forms name it.
+    let day = now.to_zoned(tenant.time_zone()).date();
+    let reply_id = crate::ids::derived_id("wf", &[form.phone.as_str(), &day.to_string()]);
     outbox::create_and_queue(
         deps,
         NewMessage {
-            id: format!("web-form-reply:{id}"),
+            id: format!("web-form-reply:{reply_id}"),
             purpose: "web_form_reply",
             audience: Audience::Caller,
             to: form.phone.clone(),
@@ -291,6 +301,18 @@ pub async fn receive(deps: &Deps, form: &WebForm) -> Result<String, TextError> {
     .await?;
     info!(lead_id = %lead.id, conversation_id = %conversation, opened = lead.opened_here, outcome = "web_form_lead", "website enquiry recorded");
     Ok(lead.id.to_string())
+}
+
+/// Numbers of the business's own countries (its own, and its areas').
+fn textable(tenant: &TenantConfig, phone: &PhoneNumber) -> bool {
+    let Some(region) = phone.region() else {
+        return false;
+    };
+    region.eq_ignore_ascii_case(&tenant.business.country)
+        || tenant
+            .areas
+            .iter()
+            .any(|a| a.country.eq_ignore_ascii_case(&region))
 }
 
 fn values(tenant: &TenantConfig, form: &WebForm) -> BTreeMap<&'static str, String> {

@@ -217,25 +217,6 @@ impl Store {
         Ok(item.map(|i| Contact::from_item(phone, &i)))
     }
 
-    /// The person asked not to be texted (or the carrier says they did): never text them again
-    /// until they opt back in.
-    pub async fn mark_opted_out(
-        &self,
-        phone: &PhoneNumber,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<(), DependencyError> {
-        let (pk, sk) = keys::contact(self.tenant(), phone);
-        let mut set = SetClause::default();
-        set.set("phone", s(phone.as_str()))
-            .set("tenant", s(self.tenant().as_str()))
-            .set("opted_out", AttributeValue::Bool(true))
-            .set("opted_out_at", s(now.to_string()))
-            .set("opt_out_reason", s(reason))
-            .set_if_absent("first_seen_at", s(now.to_string()));
-        self.apply_set((pk, sk), set).await
-    }
-
     /// Adds this contact to the person's open lead, or opens one. Two enquiries racing (a call
     /// and a WhatsApp thread) end up in the same lead: opening is one transaction that also
     /// claims the contact's `open_lead_id`.

@@ -242,13 +242,19 @@ impl Store {
     /// Twilio refused or failed a message in a way worth another go (as the template when
     /// `outside_window`, after a 63016): due again, its delivery status cleared for the new
     /// attempt.
+    ///
+    /// `failed_send`: the Twilio SID of the send that failed, when a status callback said so;
+    /// the resend happens only while that send is still the message's current one and it
+    /// stands as sent (a repeated callback finds it resent already and changes nothing).
+    /// Returns whether it is due again.
     pub async fn resend_after_failure(
         &self,
         id: &str,
         outside_window: bool,
+        failed_send: Option<&str>,
         now: Timestamp,
-    ) -> Result<(), DependencyError> {
-        let resend = Update::new(
+    ) -> Result<bool, DependencyError> {
+        let mut resend = Update::new(
             keys::message(self.tenant(), id),
             "SET #state = :retrying, outside_window = :outside, updated_at = :now REMOVE delivery_rank, delivery_status",
         )
@@ -256,7 +262,39 @@ impl Store {
         .value(":retrying", s(MessageState::Retrying.as_str()))
         .value(":outside", AttributeValue::Bool(outside_window))
         .value(":now", s(now.to_string()));
-        self.update(resend).await.map(|_| ())
+        resend = match failed_send {
+            Some(sid) => resend
+                .only_if("#state = :sent AND twilio_sid = :sid")
+                .value(":sent", s(MessageState::Sent.as_str()))
+                .value(":sid", s(sid)),
+            None => resend
+                .only_if("#state = :sending")
+                .value(":sending", s(MessageState::Sending.as_str())),
+        };
+        Ok(self.update(resend).await?.is_some())
+    }
+
+    /// Twilio could not deliver the message's current send (`twilio_sid`), for good: failed,
+    /// with the code for the owner's digest. False if it was resent or settled meanwhile.
+    pub async fn fail_delivered_send(
+        &self,
+        id: &str,
+        twilio_sid: &str,
+        outcome: &SendOutcome,
+        now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        let (pk, sk) = keys::message(self.tenant(), id);
+        let mut set = SetClause::default();
+        set.set("state", s(MessageState::Failed.as_str()))
+            .set("updated_at", s(now.to_string()))
+            .set_opt("error_code", outcome.error_code.clone().map(s))
+            .set_opt("error_detail", outcome.error_detail.clone().map(s));
+        let fail = Update::set((pk, sk), set)
+            .only_if("#state_now = :sent AND twilio_sid = :sid")
+            .name("#state_now", "state")
+            .value(":sent", s(MessageState::Sent.as_str()))
+            .value(":sid", s(twilio_sid));
+        Ok(self.update(fail).await?.is_some())
     }
 
     /// Records a delivery status if it moves the message forward (`rank` higher than the one
@@ -264,6 +302,7 @@ impl Store {
     pub async fn advance_delivery(
         &self,
         id: &str,
+        twilio_sid: &str,
         status: &str,
         rank: u8,
         error_code: Option<u32>,
@@ -275,7 +314,10 @@ impl Store {
             expression.push_str(", delivery_error = :code");
         }
         let mut advance = Update::new(keys::message(self.tenant(), id), expression)
-            .only_if("attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)")
+            // Only the current send's callbacks count: an earlier send's (a resend followed it)
+            // say nothing about this one.
+            .only_if("attribute_exists(PK) AND twilio_sid = :sid AND (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)")
+            .value(":sid", s(twilio_sid))
             .value(":status", s(status))
             .value(":rank", n(rank))
             .value(":now", s(now.to_string()))

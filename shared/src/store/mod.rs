@@ -214,6 +214,18 @@ impl Store {
         Ok(found)
     }
 
+    /// Puts an item, replacing any with its key (for items whose key says all they are).
+    pub async fn put(&self, item: Item) -> Result<(), DependencyError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| DependencyError::aws("dynamodb", "PutItem", &e))?;
+        Ok(())
+    }
+
     /// Puts an item unless one with its key exists. Returns whether it was put.
     pub async fn put_if_absent(&self, item: Item) -> Result<bool, DependencyError> {
         self.put_if(item, "attribute_not_exists(PK)", Values::new())

@@ -2,13 +2,12 @@
 //! thread (calls, texts and WhatsApp messages in time order), the consent ledger, the times
 //! offered to someone rescheduling by text, and Twilio's SID of each message we sent.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update as TxUpdate};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    build_err, from_value, keys, n, s, string, AttributeMap, Created, Item, SetClause, Store,
-    Update,
+    from_value, keys, n, s, string, AttributeMap, Created, Item, SetClause, Store, Update,
 };
 use crate::error::DependencyError;
 use crate::phone::PhoneNumber;
@@ -60,12 +59,38 @@ pub struct ConsentChange {
     pub at: String,
 }
 
+impl ConsentChange {
+    pub fn opt_out(channel: &str, source: &str, ref_id: &str, at: Timestamp) -> Self {
+        Self::new("opt_out", channel, source, ref_id, at)
+    }
+
+    pub fn opt_in(channel: &str, source: &str, ref_id: &str, at: Timestamp) -> Self {
+        Self::new("opt_in", channel, source, ref_id, at)
+    }
+
+    fn new(action: &str, channel: &str, source: &str, ref_id: &str, at: Timestamp) -> Self {
+        Self {
+            action: action.into(),
+            channel: channel.into(),
+            source: source.into(),
+            ref_id: ref_id.into(),
+            at: at.to_string(),
+        }
+    }
+}
+
 /// Times offered to someone who replied R, in the order offered (they answer with a number).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RescheduleOffer {
     pub booking_id: String,
     /// Slot starts, UTC RFC 3339.
     pub starts: Vec<String>,
+    /// The same times as the person read them.
+    #[serde(default)]
+    pub spoken: Vec<String>,
+    /// The R this answered.
+    #[serde(default)]
+    pub message_sid: String,
     pub offered_at: String,
 }
 
@@ -73,13 +98,15 @@ pub struct RescheduleOffer {
 const OFFER_HOURS: i64 = 48;
 
 impl Store {
-    /// Claims an inbound text by its MessageSid.
+    /// Claims an inbound text by its MessageSid. Returns the claim and when the text first
+    /// arrived (what its thread entry and any consent change are dated: a redelivery or a
+    /// queued retry writes the same entries, and consent changes keep the person's order).
     pub async fn claim_inbound_text(
         &self,
         message_sid: &str,
         now: Timestamp,
         ttl: std::time::Duration,
-    ) -> Result<InboundClaim, DependencyError> {
+    ) -> Result<(InboundClaim, Timestamp), DependencyError> {
         let (pk, sk) = keys::inbound_text(self.tenant(), message_sid);
         let item = Item::from([
             (keys::PK.to_string(), s(pk)),
@@ -92,11 +119,19 @@ impl Store {
             ),
         ]);
         Ok(match self.put_new_or_read(item).await? {
-            Created::New => InboundClaim::New,
-            Created::Existing(Some(i)) if string(&i, "state").as_deref() == Some("done") => {
-                InboundClaim::Done
+            Created::New => (InboundClaim::New, now),
+            Created::Existing(found) => {
+                let item = found.unwrap_or_default();
+                let first = string(&item, "received_at")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(now);
+                let claim = if string(&item, "state").as_deref() == Some("done") {
+                    InboundClaim::Done
+                } else {
+                    InboundClaim::Unfinished
+                };
+                (claim, first)
             }
-            Created::Existing(_) => InboundClaim::Unfinished,
         })
     }
 
@@ -113,6 +148,18 @@ impl Store {
             .set("done_at", s(now.to_string()));
         self.apply_set(keys::inbound_text(self.tenant(), message_sid), set)
             .await
+    }
+
+    /// How an inbound text was handled: `None` if never seen, `Some(None)` while it is being
+    /// handled, `Some(Some(outcome))` once done.
+    pub async fn inbound_outcome(
+        &self,
+        message_sid: &str,
+    ) -> Result<Option<Option<String>>, DependencyError> {
+        let item = self
+            .get(keys::inbound_text(self.tenant(), message_sid), "GetItem")
+            .await?;
+        Ok(item.map(|i| string(&i, "outcome")))
     }
 
     /// Adds an entry to a person's thread (once per `ref_id` and time).
@@ -160,8 +207,10 @@ impl Store {
         Ok(entries)
     }
 
-    /// Records a consent change in the ledger and on the contact, in one transaction, so the
-    /// contact never says opted out without the ledger saying why (or the other way round).
+    /// Records a consent change in the ledger, then on the contact unless a later change is
+    /// there already (a queued START handled after a STOP it preceded leaves the STOP
+    /// standing). The ledger is written first, so the contact never says opted out without
+    /// the ledger saying why; a repeat writes the same ledger entry again.
     pub async fn change_consent(
         &self,
         phone: &PhoneNumber,
@@ -175,46 +224,31 @@ impl Store {
         let AttributeMap(mut entry) = AttributeMap::of(change)?;
         entry.insert(keys::PK.into(), s(pk));
         entry.insert(keys::SK.into(), s(sk));
+        self.put(entry).await?;
         let opted_out = change.action == "opt_out";
-        let (cpk, csk) = keys::contact(self.tenant(), phone);
         let mut set = SetClause::default();
         set.set("phone", s(phone.as_str()))
             .set("tenant", s(self.tenant().as_str()))
             .set("opted_out", AttributeValue::Bool(opted_out))
-            .set("consent_changed_at", s(&change.at))
+            .set("consent_changed_at", s(keys::sortable_time(at)))
             .set("consent_source", s(&change.source))
             .set_if_absent("first_seen_at", s(&change.at));
         if opted_out {
             set.set("opted_out_at", s(&change.at))
                 .set("opt_out_reason", s(&change.source));
         }
-        let (expression, names, values) = set.into_parts();
-        let contact = TxUpdate::builder()
-            .table_name(self.table())
-            .key(keys::PK, s(cpk))
-            .key(keys::SK, s(csk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_err)?;
-        let ledger = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(entry))
-            .build()
-            .map_err(build_err)?;
-        let items = vec![
-            TransactWriteItem::builder().put(ledger).build(),
-            TransactWriteItem::builder().update(contact).build(),
-        ];
-        self.transact(items).await?.map_err(|reasons| {
-            DependencyError::new(
-                "dynamodb",
-                "TransactWriteItems",
-                "Cancelled",
-                format!("{:?}", reasons.iter().map(|r| r.code()).collect::<Vec<_>>()),
+        let update = Update::set(keys::contact(self.tenant(), phone), set)
+            .only_if(
+                "attribute_not_exists(consent_changed_at) OR consent_changed_at <= :consent_at",
             )
-        })
+            .value(":consent_at", s(keys::sortable_time(at)));
+        if self.update(update).await?.is_none() {
+            tracing::info!(
+                outcome = "older_consent_change",
+                "a later consent change stands"
+            );
+        }
+        Ok(())
     }
 
     /// The person's consent changes, oldest first.
