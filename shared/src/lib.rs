@@ -34,6 +34,7 @@ pub mod post_call;
 pub mod qa;
 pub mod quality;
 pub mod queue;
+pub mod quiet;
 pub mod redact;
 pub mod retry_worker;
 pub mod secrets;

@@ -146,6 +146,7 @@ fn outbound(
         error_code: None,
         error_detail: None,
         delivery_status: None,
+        not_before: None,
         outside_window: false,
         created_at: now.to_string(),
         updated_at: now.to_string(),
@@ -291,6 +292,12 @@ pub async fn sweep(deps: &Deps) -> Result<Swept, DependencyError> {
             .unwrap_or(i64::MAX);
         let due = match msg.state {
             MessageState::Pending => idle >= SWEEP_PENDING_AFTER_SECS,
+            // Quiet hours over: its delayed queue message only covers the first 15 minutes.
+            MessageState::Deferred => msg
+                .not_before
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_none_or(|t| t <= now),
             MessageState::Retrying => idle >= SWEEP_RETRYING_AFTER_SECS,
             MessageState::Sending => idle >= STALE_SENDING_SECS,
             _ => false,
@@ -374,9 +381,44 @@ pub enum Dispatch {
     Failed,
     /// Another run is sending it right now; a check is queued in case that run dies.
     InFlight,
+    /// Inside the recipient's quiet hours: it waits.
+    Deferred,
     /// Nothing to do: already settled.
     AlreadySettled(MessageState),
     Missing,
+}
+
+/// SQS's longest delivery delay.
+const MAX_QUEUE_DELAY_SECS: u64 = 900;
+
+/// When the message may go: now, or the next minute its recipient's window allows.
+fn quiet_until(
+    tenant: &TenantConfig,
+    msg: &OutboundMessage,
+    to: Option<&PhoneNumber>,
+    now: jiff::Timestamp,
+) -> jiff::Timestamp {
+    let hours = &tenant.quiet_hours;
+    let window = if msg.audience == Audience::Caller.as_str() {
+        hours.customers
+    } else if msg.purpose == "owner_hot_lead" && hours.hot_leads_any_time {
+        crate::quiet::Window::ALWAYS
+    } else {
+        hours.staff
+    };
+    let mut zones = to
+        .map(|p| crate::quiet::zones_of(p, now))
+        .unwrap_or_default();
+    if zones.is_empty() {
+        zones.push(tenant.time_zone());
+    }
+    let not_before = msg
+        .not_before
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .filter(|t| *t > now)
+        .unwrap_or(now);
+    crate::quiet::next_allowed(not_before, &zones, window)
 }
 
 /// A send that has not settled after this long died with its run (a send takes at most ~10 s).
@@ -393,7 +435,7 @@ pub async fn dispatch(
         return Ok(Dispatch::Missing);
     };
     match msg.state {
-        MessageState::Pending | MessageState::Retrying => {}
+        MessageState::Pending | MessageState::Retrying | MessageState::Deferred => {}
         MessageState::Sending => {
             let since = msg
                 .updated_at
@@ -444,6 +486,25 @@ pub async fn dispatch(
             info!(message_id = id, purpose = %msg.purpose, outcome = "suppressed_opted_out", "message not sent");
             return Ok(Dispatch::Suppressed);
         }
+    }
+    // Quiet hours, in the recipient's zone, checked now rather than when it was queued.
+    let when = quiet_until(tenant, &msg, to.as_ref(), deps.now());
+    if when > deps.now() {
+        if deps.store.defer_message(id, when, deps.now()).await? {
+            let wait = (when.as_second() - deps.now().as_second()).max(0) as u64;
+            // SQS waits at most 15 minutes; the sweep sends longer waits when they are due.
+            if wait <= MAX_QUEUE_DELAY_SECS {
+                let job = Job::SendMessage {
+                    tenant: deps.config.tenant.to_string(),
+                    message_id: id.to_string(),
+                };
+                deps.queue
+                    .enqueue(&job, std::time::Duration::from_secs(wait))
+                    .await?;
+            }
+            info!(message_id = id, purpose = %msg.purpose, not_before = %when, outcome = "deferred_quiet_hours", "message waits for the recipient's morning");
+        }
+        return Ok(Dispatch::Deferred);
     }
     let Some(twilio) = &deps.twilio else {
         let outcome = SendOutcome {

@@ -38,12 +38,39 @@ pub struct TenantConfig {
     /// The quality rules, from `assertions.toml` beside `business.toml` (not written in it).
     #[serde(default, skip_serializing_if = "crate::quality::RuleSet::is_empty")]
     pub quality: crate::quality::RuleSet,
+    /// When texts may reach people (the recipient's local time).
+    #[serde(default)]
+    pub quiet_hours: QuietHours,
     /// The agent's prompt (`agent.md` beside `business.toml`): the text channel answers with it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent_prompt: String,
     /// The agent's tools (`tools/*.json`): the text channel offers the same ones to its LLM.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agent_tools: Vec<AgentTool>,
+}
+
+/// Quiet hours: the local times messages may be sent, in the recipient's zone (from their
+/// number, else the business's). A message due outside waits for the next allowed minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuietHours {
+    /// Customers (every caller-facing text): 08:00–21:00 unless stricter rules apply (e.g.
+    /// 08:00–20:00 for Florida numbers).
+    pub customers: crate::quiet::Window,
+    /// The owner and partners: 07:00–22:00 by default.
+    pub staff: crate::quiet::Window,
+    /// Hot-lead alerts reach the owner at any hour (an emergency plumber wants them).
+    pub hot_leads_any_time: bool,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        Self {
+            customers: crate::quiet::Window::CUSTOMERS,
+            staff: crate::quiet::Window::STAFF,
+            hot_leads_any_time: false,
+        }
+    }
 }
 
 /// One of the agent's tools as the LLM sees it: the ElevenLabs definition's name, description
@@ -383,6 +410,14 @@ impl TenantConfig {
             field: field.into(),
             message,
         };
+        for (field, window) in [
+            ("quiet_hours.customers", self.quiet_hours.customers),
+            ("quiet_hours.staff", self.quiet_hours.staff),
+        ] {
+            if !window.is_valid() {
+                return Err(fail(field, "start and end must differ".into()));
+            }
+        }
         if self.business.name.trim().is_empty() {
             return Err(fail("business.name", "must not be empty".into()));
         }

@@ -164,6 +164,9 @@ pub struct Options {
     pub elevenlabs_api_key: bool,
     /// An LLM key, so texts are answered by the LLM fake (`TestApp::llm`).
     pub llm_api_key: bool,
+    /// The demo's quiet hours. Off by default: most tests run at wall-clock time, which may be
+    /// anyone's night; the timed tests turn them on and set the clock.
+    pub quiet_hours: bool,
     pub create_event_bus: bool,
     pub max_body_bytes: Option<usize>,
     /// Edits the demo tenant's business.toml before it is loaded.
@@ -181,6 +184,7 @@ impl Default for Options {
             twilio_credentials: true,
             elevenlabs_api_key: false,
             llm_api_key: true,
+            quiet_hours: false,
             create_event_bus: true,
             max_body_bytes: None,
             business_toml: None,
@@ -287,6 +291,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let deps = Arc::new(Deps::build(config, &sdk, secrets, Arc::new(clock.clone())).expect("deps"));
 
     let mut toml = std::fs::read_to_string(workspace().join("prompts/demo/business.toml")).unwrap();
+    if !options.quiet_hours {
+        toml = without_quiet_hours(&toml);
+    }
     if let Some(edit) = &options.business_toml {
         toml = edit(toml);
     }
@@ -318,6 +325,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         tool_secret,
         event_tap: Mutex::new(event_tap),
         events_seen: Mutex::new(Vec::new()),
+    }
+}
+
+/// The business's `[quiet_hours]` replaced by windows that allow every hour.
+fn without_quiet_hours(toml: &str) -> String {
+    let always = "[quiet_hours]\ncustomers = { start = \"00:00\", end = \"23:59:59.999999999\" }\nstaff = { start = \"00:00\", end = \"23:59:59.999999999\" }\nhot_leads_any_time = true\n";
+    match toml.find("[quiet_hours]") {
+        Some(start) => {
+            let end = toml[start + 1..]
+                .find("\n[")
+                .map(|i| start + 1 + i + 1)
+                .unwrap_or(toml.len());
+            format!("{}{always}{}", &toml[..start], &toml[end..])
+        }
+        None => format!("{toml}\n{always}"),
     }
 }
 

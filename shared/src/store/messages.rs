@@ -28,6 +28,8 @@ pub enum MessageState {
     Failed,
     /// Not sent on purpose (the person opted out before we tried).
     Suppressed,
+    /// Due inside the recipient's quiet hours: waits for `not_before`.
+    Deferred,
 }
 
 impl MessageState {
@@ -40,6 +42,7 @@ impl MessageState {
             Self::Retrying => "retrying",
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
+            Self::Deferred => "deferred",
         }
     }
 }
@@ -80,6 +83,9 @@ pub struct OutboundMessage {
     /// What Twilio's status callbacks last said (`delivered`, `failed`...), forward only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<String>,
+    /// Quiet hours: not before this (UTC RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
     /// Twilio said the WhatsApp window was closed (63016): send the template instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outside_window: bool,
@@ -163,11 +169,12 @@ impl Store {
             keys::message(self.tenant(), id),
             "SET #state = :sending, updated_at = :now ADD attempts :one",
         )
-        .only_if("#state IN (:pending, :retrying)")
+        .only_if("#state IN (:pending, :retrying, :deferred)")
         .name("#state", "state")
         .value(":sending", s(MessageState::Sending.as_str()))
         .value(":pending", s(MessageState::Pending.as_str()))
         .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":deferred", s(MessageState::Deferred.as_str()))
         .value(":now", s(now.to_string()))
         .value(":one", n(1))
         .returning_new();
@@ -217,6 +224,27 @@ impl Store {
         Ok(self.update(take_over).await?.is_some())
     }
 
+    /// Quiet hours: the message waits until `until` (only if nobody took it meanwhile).
+    pub async fn defer_message(
+        &self,
+        id: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, DependencyError> {
+        let defer = Update::new(
+            keys::message(self.tenant(), id),
+            "SET #state = :deferred, not_before = :until, updated_at = :now",
+        )
+        .only_if("#state IN (:pending, :retrying, :deferred)")
+        .name("#state", "state")
+        .value(":deferred", s(MessageState::Deferred.as_str()))
+        .value(":pending", s(MessageState::Pending.as_str()))
+        .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":until", s(until.to_string()))
+        .value(":now", s(now.to_string()));
+        Ok(self.update(defer).await?.is_some())
+    }
+
     /// Stops a message that has not gone yet (the person opted out). False if it is in flight
     /// or settled.
     pub async fn suppress_if_waiting(
@@ -229,11 +257,12 @@ impl Store {
             keys::message(self.tenant(), id),
             "SET #state = :suppressed, error_detail = :why, updated_at = :now",
         )
-        .only_if("#state IN (:pending, :retrying)")
+        .only_if("#state IN (:pending, :retrying, :deferred)")
         .name("#state", "state")
         .value(":suppressed", s(MessageState::Suppressed.as_str()))
         .value(":pending", s(MessageState::Pending.as_str()))
         .value(":retrying", s(MessageState::Retrying.as_str()))
+        .value(":deferred", s(MessageState::Deferred.as_str()))
         .value(":why", s(reason))
         .value(":now", s(now.to_string()));
         Ok(self.update(stop).await?.is_some())
@@ -344,7 +373,7 @@ impl Store {
                 |q| {
                     q.index_name(keys::GSI1)
                         .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
-                        .filter_expression("#state IN (:pending, :retrying, :sending)")
+                        .filter_expression("#state IN (:pending, :retrying, :sending, :deferred)")
                         .expression_attribute_names("#state", "state")
                         .expression_attribute_values(":pk", s(&pk))
                         .expression_attribute_values(":from", s(from.to_string()))
@@ -355,6 +384,10 @@ impl Store {
                             s(MessageState::Retrying.as_str()),
                         )
                         .expression_attribute_values(":sending", s(MessageState::Sending.as_str()))
+                        .expression_attribute_values(
+                            ":deferred",
+                            s(MessageState::Deferred.as_str()),
+                        )
                 },
                 1000,
             )
