@@ -51,6 +51,11 @@ pub struct AppConfig {
     pub llm_attempts: u32,
     /// How many earlier messages of the person's thread the LLM sees.
     pub text_history: usize,
+    /// EventBridge Scheduler: the group timed messages' schedules go in, the queue they send
+    /// their job to, and the role the Scheduler sends it with. Unset: no timed messages.
+    pub schedule_group: Option<String>,
+    pub schedule_target_arn: Option<String>,
+    pub scheduler_role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,6 +147,11 @@ impl AppConfig {
                 .unwrap_or_else(|| "claude-sonnet-4-5".to_string()),
             llm_attempts: number("FRONTDESK_LLM_ATTEMPTS", 4)?.clamp(1, 10) as u32,
             text_history: number("FRONTDESK_TEXT_HISTORY", 20)?.clamp(1, 100) as usize,
+            schedule_group: get("FRONTDESK_SCHEDULE_GROUP").filter(|v| !v.trim().is_empty()),
+            schedule_target_arn: get("FRONTDESK_SCHEDULE_TARGET_ARN")
+                .filter(|v| !v.trim().is_empty()),
+            scheduler_role_arn: get("FRONTDESK_SCHEDULER_ROLE_ARN")
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 

@@ -13,6 +13,7 @@ use crate::elevenlabs::client::ElevenLabsClient;
 use crate::error::DependencyError;
 use crate::llm::LlmClient;
 use crate::queue::Queue;
+use crate::schedules::Schedules;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::Store;
 use crate::tenant::TenantConfig;
@@ -33,6 +34,8 @@ pub struct Deps {
     pub elevenlabs: Option<ElevenLabsClient>,
     /// `None` without an API key: texts are then acknowledged and the owner told.
     pub llm: Option<LlmClient>,
+    /// `None` without a schedule group: no reminders or follow-ups are scheduled.
+    pub schedules: Option<Schedules>,
     pub secrets: Secrets,
     tenant_cache: Arc<Mutex<Option<CachedTenant>>>,
 }
@@ -112,8 +115,22 @@ impl Deps {
             ),
             None => None,
         };
+        let schedules = match (
+            &config.schedule_group,
+            &config.schedule_target_arn,
+            &config.scheduler_role_arn,
+        ) {
+            (Some(group), Some(target), Some(role)) => Some(Schedules::new(
+                aws_sdk_scheduler::Client::new(sdk),
+                group,
+                target,
+                role,
+            )),
+            _ => None,
+        };
         Ok(Self {
             llm,
+            schedules,
             store: Store::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 &config.table,

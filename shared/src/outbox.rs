@@ -11,7 +11,8 @@ use crate::jobs::Job;
 use crate::messaging::inbound::Channel;
 use crate::metrics;
 use crate::phone::PhoneNumber;
-use crate::store::messages::{MessageState, OutboundMessage, SendOutcome};
+use crate::schedules::Schedules;
+use crate::store::messages::{MessageState, OutboundMessage, SendOutcome, TimedMessage};
 use crate::store::texts::{ConsentChange, Direction, ThreadEntry};
 use crate::tenant::TenantConfig;
 use crate::twilio::{
@@ -106,6 +107,64 @@ pub async fn create_whatsapp(
     create_on(deps, msg, Channel::WhatsApp, Some(template)).await
 }
 
+/// Records a message that waits for its time (`due`) and puts the schedule (`schedule`) that
+/// sends it then. It is listed under its person, so an opt-out or a reply can stop it, and it
+/// joins the person's thread when it goes. Doing it again is harmless.
+pub async fn schedule(
+    deps: &Deps,
+    schedules: &Schedules,
+    msg: NewMessage,
+    due: jiff::Timestamp,
+    schedule: &str,
+    zone: &jiff::tz::TimeZone,
+) -> Result<String, DependencyError> {
+    let timed = TimedMessage {
+        message_id: msg.id.clone(),
+        schedule: schedule.to_string(),
+        purpose: msg.purpose.to_string(),
+        lead_id: msg.lead_id.clone(),
+        due: due.to_string(),
+    };
+    deps.store.list_timed_message(&msg.to, &timed, due).await?;
+    let mut item = outbound(deps, &msg, Channel::Sms, None);
+    item.state = MessageState::Deferred;
+    item.not_before = Some(due.to_string());
+    item.scheduled = true;
+    deps.store.create_message(&item).await?;
+    let job = Job::SendMessage {
+        tenant: deps.config.tenant.to_string(),
+        message_id: msg.id.clone(),
+    };
+    schedules.put(schedule, due, zone, &job).await?;
+    Ok(msg.id)
+}
+
+/// Stops the person's timed messages that have not gone and `which` picks, deleting their
+/// schedules. Returns how many.
+pub async fn cancel_timed(
+    deps: &Deps,
+    phone: &PhoneNumber,
+    reason: &str,
+    which: impl Fn(&TimedMessage) -> bool,
+) -> Result<usize, DependencyError> {
+    let mut cancelled = 0;
+    for timed in deps.store.timed_messages(phone).await? {
+        if !which(&timed)
+            || !deps
+                .store
+                .suppress_if_waiting(&timed.message_id, reason, deps.now())
+                .await?
+        {
+            continue;
+        }
+        cancelled += 1;
+        if let Some(schedules) = &deps.schedules {
+            schedules.delete(&timed.schedule).await?;
+        }
+    }
+    Ok(cancelled)
+}
+
 /// Records and queues an answer on the channel the person wrote on. A WhatsApp answer is
 /// free-form; if their 24-hour window has closed by the time it goes, the tenant's reply
 /// template goes instead (see [`dispatch`]).
@@ -147,6 +206,7 @@ fn outbound(
         error_detail: None,
         delivery_status: None,
         not_before: None,
+        scheduled: false,
         outside_window: false,
         created_at: now.to_string(),
         updated_at: now.to_string(),
@@ -342,15 +402,16 @@ pub async fn record_opt_out(
     Ok(())
 }
 
-/// Suppresses every message still waiting to go to this person (they opted out). Returns how
-/// many. Their thread lists what we queued for them; anything else is stopped at send time.
+/// Suppresses every message still waiting to go to this person (they opted out), timed ones
+/// with their schedules. Returns how many. Their thread and timed list hold what we queued for
+/// them; anything else is stopped at send time.
 pub async fn cancel_pending(
     deps: &Deps,
     phone: &PhoneNumber,
     reason: &str,
 ) -> Result<usize, DependencyError> {
     let entries = deps.store.thread(phone, 200).await?;
-    let mut cancelled = 0;
+    let mut cancelled = cancel_timed(deps, phone, reason, |_| true).await?;
     for entry in entries.iter().filter(|e| e.direction == Direction::Out) {
         if deps
             .store
@@ -628,6 +689,17 @@ pub async fn dispatch(
             deps.store
                 .settle_message(id, MessageState::Sent, &outcome, deps.now())
                 .await?;
+            if let (true, true, Some(p)) = (caller, msg.scheduled, &to) {
+                // A timed message joins the thread when it goes, not when it was planned.
+                let entry = ThreadEntry {
+                    at: deps.now().to_string(),
+                    direction: Direction::Out,
+                    channel: msg.channel.clone(),
+                    body: msg.body.clone(),
+                    ref_id: msg.message_id.clone(),
+                };
+                deps.store.add_to_thread(p, &entry).await?;
+            }
             info!(message_id = id, purpose = %msg.purpose, twilio_sid = sent.sid.as_deref().unwrap_or("-"), attempts = msg.attempts, outcome = "sent", "message sent");
             metrics::count("MessagesSent", 1, deps.config.tenant.as_str());
             Ok(Dispatch::Sent)

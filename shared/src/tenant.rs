@@ -150,6 +150,10 @@ pub struct Business {
     /// events from other agents are acknowledged and ignored. Empty: accept every agent.
     #[serde(default)]
     pub agent_ids: Vec<String>,
+    /// Where happy customers leave a review (the review request after a job); none: no
+    /// review requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,6 +262,27 @@ pub struct Templates {
     /// The instant answer to a website enquiry.
     #[serde(default = "default_web_form_reply")]
     pub web_form_reply: String,
+    /// The day before a booking (C confirms, R rearranges; never an opt-out word).
+    #[serde(default = "default_booking_reminder")]
+    pub booking_reminder: String,
+    /// After the job, with `{review_link}`.
+    #[serde(default = "default_review_request")]
+    pub review_request: String,
+    /// A month after the job.
+    #[serde(default = "default_re_engagement")]
+    pub re_engagement: String,
+}
+
+fn default_booking_reminder() -> String {
+    "Hi {first_name}, a reminder from {business_name}: your {service} is {booking_time}. Reply C to confirm or R to rearrange.".into()
+}
+
+fn default_review_request() -> String {
+    "Thanks for choosing {business_name}, {first_name}. If we did a good job, a quick review helps a lot: {review_link}".into()
+}
+
+fn default_re_engagement() -> String {
+    "Hi {first_name}, it's {business_name}. It's been a month since your {service}: is everything still working well? Reply here if you need us.".into()
 }
 
 fn default_text_help() -> String {
@@ -314,6 +339,7 @@ pub const CALLER_PLACEHOLDERS: &[&str] = &[
     "booking_time",
     "business_phone",
     "options",
+    "review_link",
 ];
 pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "business_name",
@@ -578,7 +604,7 @@ impl TenantConfig {
 }
 
 impl Templates {
-    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 17] {
+    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 20] {
         [
             (
                 "booking_confirmed",
@@ -659,6 +685,24 @@ impl Templates {
             (
                 "web_form_reply",
                 &self.web_form_reply,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "booking_reminder",
+                &self.booking_reminder,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "review_request",
+                &self.review_request,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "re_engagement",
+                &self.re_engagement,
                 CALLER_PLACEHOLDERS,
                 true,
             ),

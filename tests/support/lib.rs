@@ -254,6 +254,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("FRONTDESK_BUCKET", made.bucket.clone()),
         ("FRONTDESK_RETRY_QUEUE_URL", made.retry_queue_url.clone()),
         ("FRONTDESK_EVENT_BUS", made.event_bus.clone()),
+        ("FRONTDESK_SCHEDULE_GROUP", made.schedule_group.clone()),
+        (
+            "FRONTDESK_SCHEDULE_TARGET_ARN",
+            made.retry_queue_arn.clone(),
+        ),
+        (
+            "FRONTDESK_SCHEDULER_ROLE_ARN",
+            made.scheduler_role_arn.clone(),
+        ),
         ("TWILIO_API_BASE_URL", twilio.uri()),
         ("ELEVENLABS_API_BASE_URL", elevenlabs.uri()),
         ("FRONTDESK_LLM_BASE_URL", llm.uri()),
@@ -494,6 +503,24 @@ impl TestApp {
     pub async fn deliver(&self, body: &[u8]) -> reqwest::Response {
         let sig = self.sign(body);
         self.post_webhook(body, Some(&sig)).await
+    }
+
+    /// Fires the schedules due by the app's clock (moto never fires them).
+    pub async fn fire_due_schedules(&self) -> Vec<frontdesk::schedules::Scheduled> {
+        local::scheduler::fire_due(&self.deps)
+            .await
+            .expect("fire schedules")
+    }
+
+    /// The business's schedules, soonest first.
+    pub async fn schedules(&self) -> Vec<frontdesk::schedules::Scheduled> {
+        self.deps
+            .schedules
+            .as_ref()
+            .expect("schedules configured")
+            .list()
+            .await
+            .expect("list schedules")
     }
 
     /// One batch from the retry queue, as one Lambda invocation would get it.

@@ -37,6 +37,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
        | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
        | reviewer-token";
+/// How often `serve` fires due schedules (moto stores them, never fires them).
+const FIRE_SCHEDULES_EVERY: Duration = Duration::from_secs(30);
 /// How often `serve` sweeps the outbox (the stack's schedule says every five minutes).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often `serve` runs the quality scan, as the stack's EventBridge schedule does.
@@ -264,6 +266,18 @@ async fn local_stack() -> Result<LocalStack, Error> {
         made.retry_queue_url.clone(),
     );
     env.insert("FRONTDESK_EVENT_BUS".into(), made.event_bus.clone());
+    env.insert(
+        "FRONTDESK_SCHEDULE_GROUP".into(),
+        made.schedule_group.clone(),
+    );
+    env.insert(
+        "FRONTDESK_SCHEDULE_TARGET_ARN".into(),
+        made.retry_queue_arn.clone(),
+    );
+    env.insert(
+        "FRONTDESK_SCHEDULER_ROLE_ARN".into(),
+        made.scheduler_role_arn.clone(),
+    );
     env.remove("FRONTDESK_SECRETS_ARN");
     // What the local Twilio webhooks are checked against (and what `make sms` signs).
     env.entry("FRONTDESK_PUBLIC_BASE_URL".into())
@@ -327,6 +341,26 @@ async fn serve() -> Result<(), Error> {
     tokio::spawn(async move { local::poller::run_forever(&worker).await });
     let watcher = deps.clone();
     tokio::spawn(async move { print_recorded_messages(&watcher).await });
+    let firer = deps.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FIRE_SCHEDULES_EVERY).await;
+            match local::scheduler::fire_due(&firer).await {
+                Ok(fired) => {
+                    for s in fired {
+                        println!(
+                            "[scheduler] fired {} ({} {}): {}",
+                            s.name,
+                            s.expression,
+                            s.time_zone,
+                            s.job.name()
+                        );
+                    }
+                }
+                Err(e) => eprintln!("[scheduler] failed: {e}"),
+            }
+        }
+    });
     let sweeper = deps.clone();
     tokio::spawn(async move {
         loop {
@@ -381,6 +415,7 @@ fn print_banner(
     println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
     println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
     println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published)");
+    println!("  schedules     in {}: due ones fired in-process every 30 s and printed (moto never fires them)", made.schedule_group);
     println!(
         "\nTwilio webhooks are checked against the base URL {} (FRONTDESK_PUBLIC_BASE_URL),\nsigned with TWILIO_AUTH_TOKEN below; `make sms FROM=+447400123456 BODY=hello` sends one.",
         std::env::var("FRONTDESK_PUBLIC_BASE_URL")

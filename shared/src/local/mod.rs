@@ -4,6 +4,7 @@
 
 pub mod poller;
 pub mod resources;
+pub mod scheduler;
 pub mod template;
 
 use std::sync::Arc;

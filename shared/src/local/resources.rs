@@ -19,6 +19,10 @@ pub struct LocalResources {
     pub retry_queue_url: String,
     pub dead_letter_queue_url: String,
     pub event_bus: String,
+    /// EventBridge Scheduler: the group, the queue's ARN its schedules target, and a role.
+    pub schedule_group: String,
+    pub retry_queue_arn: String,
+    pub scheduler_role_arn: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +48,28 @@ pub async fn create(
     let bucket = create_bucket(sdk, &format!("{prefix}-bucket")).await?;
     let (retry_queue_url, dead_letter_queue_url) = create_queues(sdk, template, &prefix).await?;
     let event_bus = create_bus(sdk, template, &format!("{prefix}-bus")).await?;
+    let schedule_group =
+        create_schedule_group(sdk, template, &format!("{prefix}-schedules")).await?;
+    let retry_queue_arn = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(&retry_queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| DependencyError::aws("sqs", "GetQueueAttributes", &e))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| bad("retry queue has no ARN"))?;
     Ok(LocalResources {
         table,
         bucket,
         retry_queue_url,
         dead_letter_queue_url,
         event_bus,
+        schedule_group,
+        retry_queue_arn,
+        // moto checks no roles: any well-formed ARN.
+        scheduler_role_arn: "arn:aws:iam::123456789012:role/frontdesk-local-scheduler".into(),
     })
 }
 
@@ -274,6 +294,25 @@ async fn create_queues(
     ));
     let retry_url = create(format!("{prefix}-{}", retry_id.to_lowercase()), attrs).await?;
     Ok((retry_url, dlq_url))
+}
+
+async fn create_schedule_group(
+    sdk: &SdkConfig,
+    template: &Template,
+    name: &str,
+) -> Result<String, LocalError> {
+    single(template, "AWS::Scheduler::ScheduleGroup")?;
+    let client = aws_sdk_scheduler::Client::new(sdk);
+    match client.create_schedule_group().name(name).send().await {
+        Ok(_) => Ok(name.to_string()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conflict_exception()) =>
+        {
+            Ok(name.to_string())
+        }
+        Err(e) => Err(DependencyError::aws("scheduler", "CreateScheduleGroup", &e).into()),
+    }
 }
 
 async fn create_bus(

@@ -189,3 +189,13 @@ pub fn twilio_sid(t: &TenantId, sid: &str) -> (String, String) {
 pub fn events_index(t: &TenantId) -> String {
     format!("T#{t}#EVTS")
 }
+
+/// A person's timed messages (reminders, follow-ups) with their schedules: an opt-out or a
+/// reply finds them here before their time.
+pub fn timed_messages(t: &TenantId, phone: &PhoneNumber) -> String {
+    format!("T#{t}#TIMED#{phone}")
+}
+
+pub fn timed_message(t: &TenantId, phone: &PhoneNumber, id: &str) -> (String, String) {
+    (timed_messages(t, phone), format!("MSG#{id}"))
+}

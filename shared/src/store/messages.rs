@@ -83,7 +83,10 @@ pub struct OutboundMessage {
     /// What Twilio's status callbacks last said (`delivered`, `failed`...), forward only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<String>,
-    /// Quiet hours: not before this (UTC RFC 3339).
+    /// A timed message (a reminder): it joins the person's thread when it goes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
+    /// Quiet hours, or its time: not before this (UTC RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
     /// Twilio said the WhatsApp window was closed (63016): send the template instead.
@@ -531,5 +534,59 @@ impl Store {
         .value(":p", s("published"))
         .value(":now", s(now.to_string()));
         self.update(published).await.map(|_| ())
+    }
+}
+
+/// A timed message listed under its person: which schedule sends it and what it is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimedMessage {
+    pub message_id: String,
+    pub schedule: String,
+    pub purpose: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<String>,
+    pub due: String,
+}
+
+/// How long a timed message stays listed after its time (it has gone or been stopped by then).
+const TIMED_KEPT_AFTER_DUE_SECS: i64 = 7 * 86_400;
+
+impl Store {
+    /// Lists a timed message under its person (before the message itself is written, so an
+    /// opt-out can never miss one; a listing whose message was never written stops nothing).
+    pub async fn list_timed_message(
+        &self,
+        phone: &crate::phone::PhoneNumber,
+        timed: &TimedMessage,
+        due: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::timed_message(self.tenant(), phone, &timed.message_id);
+        let AttributeMap(mut item) = AttributeMap::of(timed)?;
+        item.insert(keys::PK.into(), s(pk));
+        item.insert(keys::SK.into(), s(sk));
+        item.insert(
+            keys::TTL_ATTRIBUTE.into(),
+            n(due.as_second() + TIMED_KEPT_AFTER_DUE_SECS),
+        );
+        self.put(item).await
+    }
+
+    /// The person's timed messages, whatever their state (the messages say that).
+    pub async fn timed_messages(
+        &self,
+        phone: &crate::phone::PhoneNumber,
+    ) -> Result<Vec<TimedMessage>, DependencyError> {
+        let pk = keys::timed_messages(self.tenant(), phone);
+        self.query_pages(
+            |q| {
+                q.key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+            },
+            1_000,
+        )
+        .await?
+        .into_iter()
+        .map(|i| from_value(AttributeValue::M(i)))
+        .collect()
     }
 }

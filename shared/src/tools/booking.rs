@@ -264,6 +264,7 @@ async fn after_booking(
         text.template,
     )
     .await?;
+    crate::sequences::booking_changed(deps, b.tenant, record).await?;
     events::publish(
         deps,
         &DomainEvent::BookingCreated(BookingChange::of(record)),

@@ -233,6 +233,7 @@ async fn cancelled_side_effects(
         text.template,
     )
     .await?;
+    crate::sequences::booking_changed(deps, b.tenant, cancelled).await?;
     let event = DomainEvent::BookingCancelled(BookingChange::of(cancelled));
     events::publish(deps, &event).await?;
     Ok(())
@@ -247,6 +248,7 @@ async fn moved_side_effects(
 ) -> Result<(), ToolError> {
     let text = move_notice(b, moved);
     text_customer(deps, b, moved, text.purpose, text.message_id, text.template).await?;
+    crate::sequences::booking_changed(deps, b.tenant, moved).await?;
     let event = DomainEvent::BookingRescheduled(BookingChange::moved(moved));
     events::publish(deps, &event).await?;
     Ok(())
