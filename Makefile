@@ -26,7 +26,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-template send tool scan replay sms fmt lint package sizes clean
+.PHONY: help dev test test-template send tool scan replay sms quoted fmt lint package sizes clean
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -36,6 +36,7 @@ help:
 	@echo "make tool   POST a tool or conversation-init sample with the local tool secret"
 	@echo "            (EVENT=events/<function>/apigw-<function>.json; NOW=<RFC 3339> runs it as of then)"
 	@echo "make scan   run one quality scan of the local stack now (make dev running; SINCE=<RFC 3339> rescans from then)"
+	@echo "make quoted mark a lead quoted on the local stack (LEAD=<lead id> QUOTE=<amount>): its follow-ups start"
 	@echo "make replay run the quality rules over exported transcripts, writing nothing"
 	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
@@ -92,6 +93,12 @@ sms:
 	@$(BUILD) --quiet
 	@FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) ./target/debug/frontdesk-local sms "$(FROM)" "$(BODY)"
 
+# The owner sent a quote: its follow-ups start (3 and 7 days to the customer, 14 to the owner).
+quoted:
+	@test -n "$(LEAD)" || { echo "LEAD=<lead id> is required (QUOTE=<amount> optional)"; exit 2; }
+	@$(BUILD) --quiet
+	@FRONTDESK_LOCAL_ADDR=$(DEV_ADDR) FRONTDESK_PROMPTS=$(TENANT_DIR) ./target/debug/frontdesk-local quoted "$(LEAD)" $(if $(QUOTE),"$(QUOTE)")
+
 # The tenant's rules (or RULES) over a folder of exported transcripts; reads files only.
 replay:
 	@test -d "$(DIR)" || { echo "DIR=<folder of ElevenLabs transcript JSON> is required"; exit 2; }
@@ -105,10 +112,12 @@ $(CHROMIUM):
 
 test: $(VENV)/.installed $(CHROMIUM) lint
 	@mkdir -p .local
+	@rm -f .local/simulated-week.txt
 	$(BUILD)
 	FRONTDESK_CHROMIUM=$(CHROMIUM) cargo test --workspace --all-features --no-fail-fast 2>&1 | tee .local/cargo-test.log
 	$(VENV)/bin/python tests/template/validate.py template.yaml
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "Total: %d passed, %d failed\n", p + 1, f }' .local/cargo-test.log
+	@cat .local/simulated-week.txt 2>/dev/null || true
 
 test-template: $(VENV)/.installed
 	$(VENV)/bin/python tests/template/validate.py template.yaml

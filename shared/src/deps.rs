@@ -61,6 +61,19 @@ pub enum TenantError {
     Dependency(#[from] DependencyError),
 }
 
+/// For work that only runs on a configured stack: a missing configuration is a failure of the
+/// store like any other (retried, then reported).
+impl From<TenantError> for DependencyError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::Dependency(d) => d,
+            other => {
+                DependencyError::new("dynamodb", "GetItem", "NotConfigured", other.to_string())
+            }
+        }
+    }
+}
+
 impl Deps {
     /// Lambda wiring: configuration and secrets from the environment / Secrets Manager.
     pub async fn from_env() -> Result<Arc<Self>, InitError> {

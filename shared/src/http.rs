@@ -107,6 +107,7 @@ pub fn routes() -> &'static [Route] {
             Route::reviewer("GET", "/qa/calls/{conversation_id}", "qa-api", qa_call),
             Route::reviewer("POST", "/qa/flags/{id}", "qa-api", qa_resolve),
             Route::reviewer("GET", "/qa/rules", "qa-api", qa_rules),
+            Route::reviewer("POST", "/leads/{id}/quoted", "qa-api", lead_quoted),
             Route::page("/qa", "qa-api", qa::CONSOLE),
         ]
     });
@@ -1159,6 +1160,28 @@ async fn qa_resolve(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
 
 async fn qa_rules(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
     qa::rule_counts(deps, &r.reviewer).await
+}
+
+/// The owner or a reviewer sent the customer a quote: its follow-ups start.
+async fn lead_quoted(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
+    use crate::quotes::{self, MarkQuoted, QuoteError};
+    let request: MarkQuoted = if r.body.iter().all(u8::is_ascii_whitespace) {
+        MarkQuoted::default()
+    } else {
+        serde_json::from_slice(&r.body).map_err(|e| QaError::BadRequest {
+            field: "body".into(),
+            message: format!("expected {{\"quote\": \"…\"}} (optional): {e}"),
+        })?
+    };
+    let id = r.params.get("id").map(String::as_str).unwrap_or("");
+    quotes::mark_quoted(deps, id, &request, &r.reviewer.name)
+        .await
+        .map_err(|e| match e {
+            QuoteError::BadRequest { field, message } => QaError::BadRequest { field, message },
+            QuoteError::NotFound => QaError::NotFound("lead"),
+            QuoteError::Conflict(message) => QaError::Conflict(message),
+            QuoteError::Dependency(e) => QaError::Dependency(e),
+        })
 }
 
 #[cfg(test)]

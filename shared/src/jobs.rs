@@ -41,6 +41,12 @@ pub enum Job {
         params: Vec<(String, String)>,
         attempt: u32,
     },
+    /// Write and schedule a quoted lead's follow-ups.
+    PlanQuoteFollowUps {
+        tenant: String,
+        lead_id: String,
+        attempt: u32,
+    },
     /// A website enquiry whose webhook could not finish inline.
     ReceiveWebForm {
         tenant: String,
@@ -59,6 +65,7 @@ impl Job {
             Self::AnswerText { .. } => "answer_text",
             Self::ReceiveWebForm { .. } => "receive_web_form",
             Self::ApplyStatus { .. } => "apply_status",
+            Self::PlanQuoteFollowUps { .. } => "plan_quote_follow_ups",
         }
     }
 
@@ -70,7 +77,8 @@ impl Job {
             | Self::ReceiveText { tenant, .. }
             | Self::AnswerText { tenant, .. }
             | Self::ReceiveWebForm { tenant, .. }
-            | Self::ApplyStatus { tenant, .. } => tenant,
+            | Self::ApplyStatus { tenant, .. }
+            | Self::PlanQuoteFollowUps { tenant, .. } => tenant,
         }
     }
 }

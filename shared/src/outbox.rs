@@ -108,11 +108,13 @@ pub async fn create_whatsapp(
 }
 
 /// Records a message that waits for its time (`due`) and puts the schedule (`schedule`) that
-/// sends it then. It is listed under its person, so an opt-out or a reply can stop it, and it
-/// joins the person's thread when it goes. Doing it again is harmless.
+/// sends it then. It is listed under the person it is about (`person`: its recipient, or the
+/// customer an owner's reminder concerns), so an opt-out or a reply can stop it; a customer's
+/// joins their thread when it goes. Doing it again is harmless.
 pub async fn schedule(
     deps: &Deps,
     schedules: &Schedules,
+    person: &PhoneNumber,
     msg: NewMessage,
     due: jiff::Timestamp,
     schedule: &str,
@@ -125,7 +127,7 @@ pub async fn schedule(
         lead_id: msg.lead_id.clone(),
         due: due.to_string(),
     };
-    deps.store.list_timed_message(&msg.to, &timed, due).await?;
+    deps.store.list_timed_message(person, &timed, due).await?;
     let mut item = outbound(deps, &msg, Channel::Sms, None);
     item.state = MessageState::Deferred;
     item.not_before = Some(due.to_string());
@@ -140,14 +142,14 @@ pub async fn schedule(
 }
 
 /// Stops the person's timed messages that have not gone and `which` picks, deleting their
-/// schedules. Returns how many.
+/// schedules. Returns the ones it stopped.
 pub async fn cancel_timed(
     deps: &Deps,
     phone: &PhoneNumber,
     reason: &str,
     which: impl Fn(&TimedMessage) -> bool,
-) -> Result<usize, DependencyError> {
-    let mut cancelled = 0;
+) -> Result<Vec<TimedMessage>, DependencyError> {
+    let mut cancelled = Vec::new();
     for timed in deps.store.timed_messages(phone).await? {
         if !which(&timed)
             || !deps
@@ -157,10 +159,10 @@ pub async fn cancel_timed(
         {
             continue;
         }
-        cancelled += 1;
         if let Some(schedules) = &deps.schedules {
             schedules.delete(&timed.schedule).await?;
         }
+        cancelled.push(timed);
     }
     Ok(cancelled)
 }
@@ -206,6 +208,7 @@ fn outbound(
         error_detail: None,
         delivery_status: None,
         not_before: None,
+        quiet_deferrals: 0,
         scheduled: false,
         outside_window: false,
         created_at: now.to_string(),
@@ -344,7 +347,7 @@ pub async fn sweep(deps: &Deps) -> Result<Swept, DependencyError> {
         .checked_sub(jiff::SignedDuration::from_secs(SWEEP_PENDING_AFTER_SECS))
         .unwrap_or(now);
     let mut swept = Swept::default();
-    for msg in deps.store.unsettled_messages(from, until).await? {
+    for msg in deps.store.unsettled_messages(from, until, now).await? {
         let idle = msg
             .updated_at
             .parse::<jiff::Timestamp>()
@@ -411,7 +414,7 @@ pub async fn cancel_pending(
     reason: &str,
 ) -> Result<usize, DependencyError> {
     let entries = deps.store.thread(phone, 200).await?;
-    let mut cancelled = cancel_timed(deps, phone, reason, |_| true).await?;
+    let mut cancelled = cancel_timed(deps, phone, reason, |_| true).await?.len();
     for entry in entries.iter().filter(|e| e.direction == Direction::Out) {
         if deps
             .store
@@ -473,13 +476,12 @@ fn quiet_until(
     if zones.is_empty() {
         zones.push(tenant.time_zone());
     }
-    let not_before = msg
-        .not_before
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .filter(|t| *t > now)
-        .unwrap_or(now);
-    crate::quiet::next_allowed(not_before, &zones, window)
+    let due = not_before(msg).filter(|t| *t > now).unwrap_or(now);
+    crate::quiet::next_allowed(due, &zones, window)
+}
+
+fn not_before(msg: &OutboundMessage) -> Option<jiff::Timestamp> {
+    msg.not_before.as_deref().and_then(|t| t.parse().ok())
 }
 
 /// A send that has not settled after this long died with its run (a send takes at most ~10 s).
@@ -551,16 +553,27 @@ pub async fn dispatch(
     // Quiet hours, in the recipient's zone, checked now rather than when it was queued.
     let when = quiet_until(tenant, &msg, to.as_ref(), deps.now());
     if when > deps.now() {
-        if deps.store.defer_message(id, when, deps.now()).await? {
+        let own_time = not_before(&msg).unwrap_or_else(|| deps.now());
+        if deps
+            .store
+            .defer_message(id, when, deps.now(), when > own_time)
+            .await?
+        {
             let wait = (when.as_second() - deps.now().as_second()).max(0) as u64;
-            // SQS waits at most 15 minutes; the sweep sends longer waits when they are due.
+            let job = Job::SendMessage {
+                tenant: deps.config.tenant.to_string(),
+                message_id: id.to_string(),
+            };
+            // SQS waits at most 15 minutes; a longer wait gets a one-time schedule (the sweep
+            // also sends recent messages when they are due, as a safety net).
             if wait <= MAX_QUEUE_DELAY_SECS {
-                let job = Job::SendMessage {
-                    tenant: deps.config.tenant.to_string(),
-                    message_id: id.to_string(),
-                };
                 deps.queue
                     .enqueue(&job, std::time::Duration::from_secs(wait))
+                    .await?;
+            } else if let Some(schedules) = &deps.schedules {
+                let name = crate::ids::derived_id("wait", &[id]);
+                schedules
+                    .put(&name, when, &tenant.time_zone(), &job)
                     .await?;
             }
             info!(message_id = id, purpose = %msg.purpose, not_before = %when, outcome = "deferred_quiet_hours", "message waits for the recipient's morning");

@@ -154,6 +154,15 @@ async fn run(deps: &Deps, record: &SqsMessage) -> Result<(&'static str, String),
                     .map_err(|e| JobError::BadInput(format!("{}: {}", e.field, e.message)))?;
             messaging::web_form::receive(deps, &form).await?
         }
+        Job::PlanQuoteFollowUps {
+            lead_id, attempt, ..
+        } => {
+            let lead = crate::ids::LeadId::parse(lead_id)
+                .map_err(|e| JobError::BadInput(format!("lead_id: {e}")))?;
+            crate::quotes::plan(deps, &lead, *attempt)
+                .await?
+                .to_string()
+        }
     };
     Ok((job.name(), outcome))
 }

@@ -6,6 +6,9 @@
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
@@ -18,7 +21,13 @@ pub struct Schedules {
     group: String,
     target_arn: String,
     role_arn: String,
+    /// [`Schedules::list`]'s reads, by name and last modification: a long local run lists
+    /// hundreds of schedules every tick, and reads only the new or changed ones.
+    listed: Arc<Mutex<HashMap<String, Listed>>>,
 }
+
+/// A schedule as last read, and when it was last modified then (seconds, nanoseconds).
+type Listed = (i64, u32, Scheduled);
 
 /// A schedule as stored: when it fires (as the instant its local time means) and its job.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +74,7 @@ impl Schedules {
             group: group.into(),
             target_arn: target_arn.into(),
             role_arn: role_arn.into(),
+            listed: Arc::default(),
         }
     }
 
@@ -160,18 +170,32 @@ impl Schedules {
                 .send()
                 .await
                 .map_err(|e| DependencyError::aws("scheduler", "ListSchedules", &e))?;
-            names.extend(
-                out.schedules()
-                    .iter()
-                    .filter_map(|s| s.name().map(str::to_string)),
-            );
+            names.extend(out.schedules().iter().filter_map(|s| {
+                let modified = s.last_modification_date();
+                s.name().map(|n| {
+                    (
+                        n.to_string(),
+                        modified.map_or(0, |d| d.secs()),
+                        modified.map_or(0, |d| d.subsec_nanos()),
+                    )
+                })
+            }));
             match out.next_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
             }
         }
         let mut found = Vec::new();
-        for name in names {
+        for (name, secs, nanos) in names {
+            let known = self.listed.lock().ok().and_then(|l| {
+                l.get(&name)
+                    .filter(|(s, n, _)| (*s, *n) == (secs, nanos))
+                    .map(|(_, _, known)| known.clone())
+            });
+            if let Some(known) = known {
+                found.push(known);
+                continue;
+            }
             let out = self
                 .client
                 .get_schedule()
@@ -191,13 +215,17 @@ impl Schedules {
                 .and_then(|t| t.input())
                 .and_then(|i| serde_json::from_str::<Job>(i).ok());
             if let (Some(at), Some(job)) = (instant_of(&expression, &zone), job) {
-                found.push(Scheduled {
-                    name,
+                let scheduled = Scheduled {
+                    name: name.clone(),
                     expression,
                     time_zone,
                     at,
                     job,
-                });
+                };
+                if let Ok(mut listed) = self.listed.lock() {
+                    listed.insert(name, (secs, nanos, scheduled.clone()));
+                }
+                found.push(scheduled);
             }
         }
         found.sort_by_key(|s| s.at);

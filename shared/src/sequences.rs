@@ -138,6 +138,10 @@ pub async fn booking_changed(
     else {
         return Ok(());
     };
+    if record.status == BookingStatus::Confirmed {
+        // A booking answers any quote we were chasing them about.
+        crate::quotes::stop_follow_ups(deps, tenant, &phone, None).await?;
+    }
     let now = deps.now();
     let zone = tenant.time_zone();
     for step in STEPS {
@@ -167,7 +171,7 @@ pub async fn booking_changed(
             conversation_id: record.conversation_id.clone(),
             lead_id: None,
         };
-        outbox::schedule(deps, schedules, message, due, &name, &zone).await?;
+        outbox::schedule(deps, schedules, &phone, message, due, &name, &zone).await?;
     }
     info!(booking_id = %record.booking_id, version = record.version, status = record.status.as_str(), outcome = "sequence_scheduled", "booking's timed messages in line");
     Ok(())

@@ -41,6 +41,9 @@ pub struct TenantConfig {
     /// When texts may reach people (the recipient's local time).
     #[serde(default)]
     pub quiet_hours: QuietHours,
+    /// The owner's morning summary.
+    #[serde(default)]
+    pub digest: Digest,
     /// The agent's prompt (`agent.md` beside `business.toml`): the text channel answers with it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent_prompt: String,
@@ -69,6 +72,25 @@ impl Default for QuietHours {
             customers: crate::quiet::Window::CUSTOMERS,
             staff: crate::quiet::Window::STAFF,
             hot_leads_any_time: false,
+        }
+    }
+}
+
+/// The owner's daily digest: yesterday's calls, bookings, hot leads, missed calls, failed
+/// messages and open QA flags, by text at this local time (the business's zone); none on a day
+/// with nothing to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Digest {
+    pub enabled: bool,
+    pub at: jiff::civil::Time,
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            at: jiff::civil::Time::constant(7, 30, 0, 0),
         }
     }
 }
@@ -271,6 +293,33 @@ pub struct Templates {
     /// A month after the job.
     #[serde(default = "default_re_engagement")]
     pub re_engagement: String,
+    /// A quote's follow-ups when the LLM cannot write them: three days on, then seven.
+    #[serde(default = "default_quote_check_in")]
+    pub quote_check_in: String,
+    #[serde(default = "default_quote_reminder")]
+    pub quote_reminder: String,
+    /// To the owner: a quote with no answer after fourteen days.
+    #[serde(default = "default_owner_quote_unanswered")]
+    pub owner_quote_unanswered: String,
+    /// To the owner: someone answered while their quote was being followed up.
+    #[serde(default = "default_owner_quote_reply")]
+    pub owner_quote_reply: String,
+}
+
+fn default_quote_check_in() -> String {
+    "Hi {first_name}, it's {business_name}. Just checking you got our quote for {service}. Any questions, reply here or call {business_phone}.".into()
+}
+
+fn default_quote_reminder() -> String {
+    "Hi {first_name}, {business_name} here. Our quote for {service} still stands: reply here when you'd like to go ahead and we'll find a time.".into()
+}
+
+fn default_owner_quote_unanswered() -> String {
+    "No answer in 14 days to the quote for {service} ({quote}): {caller_name} {caller_phone}. Worth a call?".into()
+}
+
+fn default_owner_quote_reply() -> String {
+    "{caller_name} {caller_phone} replied about the quote for {service}: {summary}".into()
 }
 
 fn default_booking_reminder() -> String {
@@ -331,6 +380,13 @@ fn default_owner_callback() -> String {
     "Callback promised by {callback_time}: {caller_name} {caller_phone}. {summary}".into()
 }
 
+/// The demo business (`prompts/demo/business.toml`), for unit tests.
+#[cfg(test)]
+pub(crate) fn demo() -> TenantConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../prompts/demo/business.toml");
+    TenantConfig::from_toml(&std::fs::read_to_string(path).unwrap(), path).unwrap()
+}
+
 /// Placeholders every template may use.
 pub const CALLER_PLACEHOLDERS: &[&str] = &[
     "business_name",
@@ -340,6 +396,7 @@ pub const CALLER_PLACEHOLDERS: &[&str] = &[
     "business_phone",
     "options",
     "review_link",
+    "quote",
 ];
 pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "business_name",
@@ -351,6 +408,7 @@ pub const OWNER_PLACEHOLDERS: &[&str] = &[
     "booking_time",
     "area",
     "callback_time",
+    "quote",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -604,7 +662,7 @@ impl TenantConfig {
 }
 
 impl Templates {
-    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 20] {
+    fn all(&self) -> [(&'static str, &str, &'static [&'static str], bool); 24] {
         [
             (
                 "booking_confirmed",
@@ -705,6 +763,30 @@ impl Templates {
                 &self.re_engagement,
                 CALLER_PLACEHOLDERS,
                 true,
+            ),
+            (
+                "quote_check_in",
+                &self.quote_check_in,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "quote_reminder",
+                &self.quote_reminder,
+                CALLER_PLACEHOLDERS,
+                true,
+            ),
+            (
+                "owner_quote_unanswered",
+                &self.owner_quote_unanswered,
+                OWNER_PLACEHOLDERS,
+                false,
+            ),
+            (
+                "owner_quote_reply",
+                &self.owner_quote_reply,
+                OWNER_PLACEHOLDERS,
+                false,
             ),
         ]
     }

@@ -554,13 +554,24 @@ impl TestApp {
 
     /// Every item in the table (tests only; the product never scans).
     pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let out = aws_sdk_dynamodb::Client::new(&self.sdk)
-            .scan()
-            .table_name(&self.resources.table)
-            .send()
-            .await
-            .unwrap();
-        out.items.unwrap_or_default()
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let mut items = Vec::new();
+        let mut start = None;
+        // Every page: a scan stops at 1 MB.
+        loop {
+            let out = client
+                .scan()
+                .table_name(&self.resources.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return items,
+            }
+        }
     }
 
     /// Items other than the tenant's configuration.

@@ -36,7 +36,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
        | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
-       | reviewer-token";
+       | reviewer-token | quoted <lead id> [<quote, e.g. £450>]";
 /// How often `serve` fires due schedules (moto stores them, never fires them).
 const FIRE_SCHEDULES_EVERY: Duration = Duration::from_secs(30);
 /// How often `serve` sweeps the outbox (the stack's schedule says every five minutes).
@@ -55,6 +55,7 @@ async fn main() {
         Some("sms") if args.len() == 3 => sms(&args[1], &args[2]).await,
         Some("replay") => replay(&args[1..]),
         Some("reviewer-token") => reviewer_token(),
+        Some("quoted") if matches!(args.len(), 2 | 3) => quoted(&args[1], args.get(2)).await,
         _ => Err(USAGE.into()),
     };
     if let Err(e) = result {
@@ -368,6 +369,11 @@ async fn serve() -> Result<(), Error> {
             if let Err(e) = frontdesk::outbox::sweep(&sweeper).await {
                 eprintln!("[outbox sweep] failed: {e}");
             }
+            match frontdesk::digest::send_if_due(&sweeper).await {
+                Ok(Some(id)) => println!("[digest] the owner's digest queued ({id})"),
+                Ok(None) => {}
+                Err(e) => eprintln!("[digest] failed: {e}"),
+            }
         }
     });
     let scanner = deps.clone();
@@ -414,7 +420,7 @@ fn print_banner(
     }
     println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
     println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
-    println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published)");
+    println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published, the owner's digest at its time)");
     println!("  schedules     in {}: due ones fired in-process every 30 s and printed (moto never fires them)", made.schedule_group);
     println!(
         "\nTwilio webhooks are checked against the base URL {} (FRONTDESK_PUBLIC_BASE_URL),\nsigned with TWILIO_AUTH_TOKEN below; `make sms FROM=+447400123456 BODY=hello` sends one.",
@@ -606,6 +612,33 @@ fn replay(args: &[String]) -> Result<(), Error> {
 
 /// Prints a fresh local reviewer token for the tenant folder (as `make dev` does at start).
 fn reviewer_token() -> Result<(), Error> {
+    println!("{}", local_reviewer_token()?);
+    Ok(())
+}
+
+/// Marks a lead quoted on the running make dev, as the owner would from the API.
+async fn quoted(lead_id: &str, quote: Option<&String>) -> Result<(), Error> {
+    let token = local_reviewer_token()?;
+    let body = match quote {
+        Some(q) => serde_json::json!({ "quote": q }),
+        None => serde_json::json!({}),
+    };
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/leads/{lead_id}/quoted", local_addr()))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("is make dev running? {e}"))?;
+    let status = response.status();
+    println!("{status}: {}", response.text().await.unwrap_or_default());
+    if !status.is_success() {
+        return Err(format!("the lead was not marked quoted ({status})").into());
+    }
+    Ok(())
+}
+
+fn local_reviewer_token() -> Result<String, Error> {
     let secrets = local_secrets()?;
     let tenant = match std::env::var("FRONTDESK_TENANT_ID") {
         Ok(t) if !t.trim().is_empty() => t,
@@ -615,14 +648,10 @@ fn reviewer_token() -> Result<(), Error> {
             .unwrap_or_else(|| "demo".into()),
     };
     let now = local_clock()?.now().as_second();
-    println!(
-        "{}",
-        frontdesk::qa::auth::local_reviewer_token(
-            secrets[QA_KEY].as_bytes(),
-            &tenant,
-            now,
-            REVIEWER_TOKEN_HOURS
-        )
-    );
-    Ok(())
+    Ok(frontdesk::qa::auth::local_reviewer_token(
+        secrets[QA_KEY].as_bytes(),
+        &tenant,
+        now,
+        REVIEWER_TOKEN_HOURS,
+    ))
 }

@@ -339,7 +339,7 @@ async fn system_prompt(
 }
 
 /// ElevenLabs-style `{{name}}` variables; unknown ones become empty.
-fn fill_variables(prompt: &str, vars: &BTreeMap<String, String>) -> String {
+pub(crate) fn fill_variables(prompt: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(prompt.len());
     let mut rest = prompt;
     while let Some(start) = rest.find("{{") {

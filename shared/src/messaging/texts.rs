@@ -481,6 +481,8 @@ async fn answer_later(
     phone: &PhoneNumber,
     contact: &Contact,
 ) -> Result<&'static str, TextError> {
+    // They answered: a quote's follow-ups have done their job, and the owner hears of it.
+    crate::quotes::stop_follow_ups(deps, tenant, phone, Some(&text.body)).await?;
     let conversation = conversation_of(&text.message_sid);
     let input = LeadInput {
         conversation: &conversation,

@@ -434,7 +434,8 @@ impl Store {
         Ok(held)
     }
 
-    /// Active bookings starting in `[from, to)`, earliest first (for availability).
+    /// Active bookings starting in `[from, to)`, earliest first (for availability: what they
+    /// hold, not who booked them or their notes, which stay out of the read).
     pub async fn bookings_between(
         &self,
         from: Timestamp,
@@ -452,6 +453,13 @@ impl Store {
                 .expression_attribute_values(":pk", s(keys::bookings_index(self.tenant())))
                 .expression_attribute_values(":from", s(from.to_string()))
                 .expression_attribute_values(":to", s(format!("{to}~")))
+                .projection_expression(
+                    "booking_id, tenant, service_id, #resource, #start, #end, cells, #status, version, created_at, updated_at",
+                )
+                .expression_attribute_names("#resource", "resource")
+                .expression_attribute_names("#start", "start")
+                .expression_attribute_names("#end", "end")
+                .expression_attribute_names("#status", "status")
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await

@@ -363,4 +363,31 @@ impl Store {
     pub async fn get_lead(&self, id: &LeadId) -> Result<Option<Item>, DependencyError> {
         self.get(keys::lead(self.tenant(), id), "GetItem").await
     }
+
+    /// Marks the lead quoted (the first time only: marking it again keeps the first date, so
+    /// its follow-ups keep their times) and returns it as it now stands. `None` if there is no
+    /// such lead.
+    pub async fn mark_quoted(
+        &self,
+        id: &LeadId,
+        quote: Option<&str>,
+        by: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Item>, DependencyError> {
+        let mut expression = String::from(
+            "SET quoted_at = if_not_exists(quoted_at, :now), quoted_by = if_not_exists(quoted_by, :by), updated_at = :now",
+        );
+        if quote.is_some() {
+            expression.push_str(", quote = if_not_exists(quote, :quote)");
+        }
+        let mut mark = Update::new(keys::lead(self.tenant(), id), expression)
+            .only_if("attribute_exists(PK)")
+            .value(":now", s(now.to_string()))
+            .value(":by", s(by))
+            .returning_new();
+        if let Some(quote) = quote {
+            mark = mark.value(":quote", s(quote));
+        }
+        self.update(mark).await
+    }
 }

@@ -379,6 +379,34 @@ impl Store {
         Ok((flags, out.last_evaluated_key))
     }
 
+    /// How many flags stand in a status (the owner's digest counts the open ones).
+    pub async fn count_flags(&self, status: FlagStatus) -> Result<usize, DependencyError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :list")
+                .expression_attribute_values(
+                    ":list",
+                    s(keys::flags_index(self.tenant(), status.as_str())),
+                )
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| DependencyError::aws("dynamodb", "Query", &e))?;
+            count += out.count as usize;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(count),
+            }
+        }
+    }
+
     /// Per rule: how many flags were raised, confirmed and dismissed.
     pub async fn rule_counts(&self) -> Result<Vec<RuleCounts>, DependencyError> {
         let (pk, _) = keys::rule_counts(self.tenant(), "");

@@ -199,3 +199,8 @@ pub fn timed_messages(t: &TenantId, phone: &PhoneNumber) -> String {
 pub fn timed_message(t: &TenantId, phone: &PhoneNumber, id: &str) -> (String, String) {
     (timed_messages(t, phone), format!("MSG#{id}"))
 }
+
+/// That the owner's digest of a local day was settled (sent, or nothing to say).
+pub fn digest_day(t: &TenantId, day: &str) -> (String, String) {
+    (format!("T#{t}#DIGEST"), format!("DAY#{day}"))
+}

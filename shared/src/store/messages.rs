@@ -86,6 +86,9 @@ pub struct OutboundMessage {
     /// A timed message (a reminder): it joins the person's thread when it goes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub scheduled: bool,
+    /// How often quiet hours made it wait.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quiet_deferrals: u32,
     /// Quiet hours, or its time: not before this (UTC RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
@@ -94,6 +97,10 @@ pub struct OutboundMessage {
     pub outside_window: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The outcome written when a send attempt ends.
@@ -227,24 +234,31 @@ impl Store {
         Ok(self.update(take_over).await?.is_some())
     }
 
-    /// Quiet hours: the message waits until `until` (only if nobody took it meanwhile).
+    /// The message waits until `until` (only if nobody took it meanwhile); `quiet` when quiet
+    /// hours moved it past its own time (counted, so the owner can see what waited).
     pub async fn defer_message(
         &self,
         id: &str,
         until: Timestamp,
         now: Timestamp,
+        quiet: bool,
     ) -> Result<bool, DependencyError> {
-        let defer = Update::new(
-            keys::message(self.tenant(), id),
-            "SET #state = :deferred, not_before = :until, updated_at = :now",
-        )
-        .only_if("#state IN (:pending, :retrying, :deferred)")
-        .name("#state", "state")
-        .value(":deferred", s(MessageState::Deferred.as_str()))
-        .value(":pending", s(MessageState::Pending.as_str()))
-        .value(":retrying", s(MessageState::Retrying.as_str()))
-        .value(":until", s(until.to_string()))
-        .value(":now", s(now.to_string()));
+        let mut expression =
+            String::from("SET #state = :deferred, not_before = :until, updated_at = :now");
+        if quiet {
+            expression.push_str(" ADD quiet_deferrals :one");
+        }
+        let mut defer = Update::new(keys::message(self.tenant(), id), expression)
+            .only_if("#state IN (:pending, :retrying, :deferred)")
+            .name("#state", "state")
+            .value(":deferred", s(MessageState::Deferred.as_str()))
+            .value(":pending", s(MessageState::Pending.as_str()))
+            .value(":retrying", s(MessageState::Retrying.as_str()))
+            .value(":until", s(until.to_string()))
+            .value(":now", s(now.to_string()));
+        if quiet {
+            defer = defer.value(":one", n(1));
+        }
         Ok(self.update(defer).await?.is_some())
     }
 
@@ -364,11 +378,13 @@ impl Store {
     }
 
     /// Messages created in `[from, to)` that have not settled (pending, retrying, or stuck
-    /// sending): the outbox sweep gives each another push.
+    /// sending) or whose wait is over by `now` (deferred): the outbox sweep gives each another
+    /// push. One that waits for later is left out of the read.
     pub async fn unsettled_messages(
         &self,
         from: Timestamp,
         to: Timestamp,
+        now: Timestamp,
     ) -> Result<Vec<OutboundMessage>, DependencyError> {
         let pk = keys::messages_index(self.tenant());
         let items = self
@@ -376,7 +392,10 @@ impl Store {
                 |q| {
                     q.index_name(keys::GSI1)
                         .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
-                        .filter_expression("#state IN (:pending, :retrying, :sending, :deferred)")
+                        .filter_expression(
+                            "#state IN (:pending, :retrying, :sending) OR (#state = :deferred AND (attribute_not_exists(not_before) OR not_before <= :now))",
+                        )
+                        .expression_attribute_values(":now", s(now.to_string()))
                         .expression_attribute_names("#state", "state")
                         .expression_attribute_values(":pk", s(&pk))
                         .expression_attribute_values(":from", s(from.to_string()))
@@ -399,6 +418,57 @@ impl Store {
             .into_iter()
             .map(|i| from_value(AttributeValue::M(i)))
             .collect()
+    }
+
+    /// Messages created in `[from, to)` that failed for good (the owner's digest).
+    pub async fn failed_messages(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OutboundMessage>, DependencyError> {
+        let pk = keys::messages_index(self.tenant());
+        self.query_pages(
+            |q| {
+                q.index_name(keys::GSI1)
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
+                    .filter_expression("#state = :failed")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":from", s(from.to_string()))
+                    .expression_attribute_values(":to", s(to.to_string()))
+                    .expression_attribute_values(":failed", s(MessageState::Failed.as_str()))
+            },
+            1000,
+        )
+        .await?
+        .into_iter()
+        .map(|i| from_value(AttributeValue::M(i)))
+        .collect()
+    }
+
+    /// The kinds of the events recorded in `[from, to)`, published or not (the owner's digest).
+    pub async fn event_kinds_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<String>, DependencyError> {
+        let pk = keys::events_index(self.tenant());
+        Ok(self
+            .query_pages(
+                |q| {
+                    q.index_name(keys::GSI1)
+                        .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to")
+                        .projection_expression("detail_type")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":from", s(keys::sortable_time(from)))
+                        .expression_attribute_values(":to", s(keys::sortable_time(to)))
+                },
+                100_000,
+            )
+            .await?
+            .iter()
+            .filter_map(|i| string(i, "detail_type"))
+            .collect())
     }
 
     /// The tenant's messages, oldest first (for the local viewer and tests).
