@@ -13,7 +13,6 @@ use crate::deps::Deps;
 use crate::error::DependencyError;
 use crate::outbox::{self, Audience, NewMessage};
 use crate::store::flags::FlagStatus;
-use crate::store::{keys, s, Item};
 use crate::tenant::TenantConfig;
 
 /// What the digest counts, over its day.
@@ -128,7 +127,7 @@ pub async fn send_if_due(deps: &Deps) -> Result<Option<String>, DependencyError>
     ) else {
         return Ok(None);
     };
-    if now < until || settled(deps, today).await? {
+    if now < until || deps.store.digest_day_settled(&today.to_string()).await? {
         return Ok(None);
     }
     let id = message_id(today);
@@ -137,7 +136,9 @@ pub async fn send_if_due(deps: &Deps) -> Result<Option<String>, DependencyError>
     }
     let counts = count(deps, from, until).await?;
     let Some(body) = compose(&tenant, today, &counts) else {
-        settle(deps, today, "nothing_to_say", now).await?;
+        deps.store
+            .settle_digest_day(&today.to_string(), "nothing_to_say", now)
+            .await?;
         info!(day = %today, outcome = "digest_skipped", "nothing to tell the owner today");
         return Ok(None);
     };
@@ -154,7 +155,9 @@ pub async fn send_if_due(deps: &Deps) -> Result<Option<String>, DependencyError>
         },
     )
     .await?;
-    settle(deps, today, "sent", now).await?;
+    deps.store
+        .settle_digest_day(&today.to_string(), "sent", now)
+        .await?;
     info!(day = %today, calls = counts.calls, bookings = counts.bookings, outcome = "digest_queued", "owner's digest queued");
     Ok(Some(id))
 }
@@ -186,39 +189,6 @@ pub async fn count(
         .count();
     counts.open_flags = deps.store.count_flags(FlagStatus::Open).await?;
     Ok(counts)
-}
-
-async fn settled(deps: &Deps, day: Date) -> Result<bool, DependencyError> {
-    Ok(deps
-        .store
-        .get(
-            keys::digest_day(deps.store.tenant(), &day.to_string()),
-            "GetItem",
-        )
-        .await?
-        .is_some())
-}
-
-async fn settle(
-    deps: &Deps,
-    day: Date,
-    outcome: &str,
-    now: Timestamp,
-) -> Result<(), DependencyError> {
-    let (pk, sk) = keys::digest_day(deps.store.tenant(), &day.to_string());
-    let item: Item = [
-        (keys::PK.to_string(), s(pk)),
-        (keys::SK.to_string(), s(sk)),
-        ("outcome".to_string(), s(outcome)),
-        ("at".to_string(), s(now.to_string())),
-        (
-            keys::TTL_ATTRIBUTE.to_string(),
-            crate::store::n(now.as_second() + 35 * 86_400),
-        ),
-    ]
-    .into_iter()
-    .collect();
-    deps.store.put(item).await
 }
 
 #[cfg(test)]

@@ -660,3 +660,39 @@ impl Store {
         .collect()
     }
 }
+
+/// How long a digest day's marker is kept.
+const DIGEST_DAY_KEPT_SECS: i64 = 35 * 86_400;
+
+impl Store {
+    /// Whether the owner's digest of this local day (`2026-11-24`) was settled.
+    pub async fn digest_day_settled(&self, day: &str) -> Result<bool, DependencyError> {
+        Ok(self
+            .get(keys::digest_day(self.tenant(), day), "GetItem")
+            .await?
+            .is_some())
+    }
+
+    /// Records that the day's digest was sent, or had nothing to say (`outcome`).
+    pub async fn settle_digest_day(
+        &self,
+        day: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), DependencyError> {
+        let (pk, sk) = keys::digest_day(self.tenant(), day);
+        let item: Item = [
+            (keys::PK.to_string(), s(pk)),
+            (keys::SK.to_string(), s(sk)),
+            ("outcome".to_string(), s(outcome)),
+            ("at".to_string(), s(now.to_string())),
+            (
+                keys::TTL_ATTRIBUTE.to_string(),
+                n(now.as_second() + DIGEST_DAY_KEPT_SECS),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        self.put(item).await
+    }
+}
