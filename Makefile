@@ -6,6 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV       := .venv
+LAMBDA_VENV := .venv-lambda
 PYTHON     ?= python3
 MOTO_HOST  := 127.0.0.1
 MOTO_PORT  ?= 4599
@@ -26,7 +27,8 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-west-2 \
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
-.PHONY: help dev test test-template send tool scan replay sms quoted fmt lint package sizes clean
+.PHONY: help dev test test-template send tool scan replay sms quoted fmt lint package sizes clean \
+        validate render deploy gate push sync-config backfill sam-validate
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -40,6 +42,15 @@ help:
 	@echo "make replay run the quality rules over exported transcripts, writing nothing"
 	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
+	@echo ""
+	@echo "Provisioning a business (TENANT=<name under prompts/> or a folder; README: Provision a business):"
+	@echo "make validate TENANT=acme   check every file of the tenant folder (file and field of each problem)"
+	@echo "make render TENANT=acme     print the ElevenLabs agent configuration it makes"
+	@echo "make deploy TENANT=acme     sam build + sam deploy --config-env acme, then sync the folder into the stack"
+	@echo "make gate TENANT=acme       run its scenarios as ElevenLabs agent tests + the quality rules (writes gate.json)"
+	@echo "make push TENANT=acme       send tools, agent and webhook to ElevenLabs (DRY_RUN=1: show the diff only)"
+	@echo "make backfill TENANT=acme SINCE=24h   process calls whose webhook never arrived"
+	@echo "make sam-validate           sam validate --lint (SAM CLI from PyPI into .venv-sam)"
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +121,38 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 
+# The operator's CLI (target/debug/frontdesk); `frontdesk --help` says more. The tenant is a
+# name under prompts/ or a folder.
+FRONTDESK  := ./target/debug/frontdesk
+TENANT_ARG  = $(if $(findstring /,$(TENANT)),$(TENANT),$(notdir $(TENANT_DIR)))
+
+validate render gate push sync-config backfill:
+	@test -f "$(TENANT_DIR)/business.toml" || { echo "no tenant folder: $(TENANT_DIR)/business.toml not found (cp -r prompts/_template prompts/<tenant>)"; exit 2; }
+	@$(BUILD) --quiet
+	@$(FRONTDESK) $@ $(TENANT_ARG) $(if $(filter push,$@),$(if $(DRY_RUN),--dry-run)) $(if $(filter backfill,$@),--since $(or $(SINCE),24h)) $(if $(API_URL),--api-url $(API_URL))
+
+SAM_VENV := .venv-sam
+SAM      := $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/.installed: tests/requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-sam.txt
+	touch $@
+
+sam-validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --region eu-west-2
+
+# One business's stack: the folder checked, the functions built for arm64 with cargo-lambda
+# (as `make package` does) and deployed with samconfig.toml's [<tenant>.*] environment, then
+# the folder synced into the stack's table. Needs AWS credentials.
+deploy: $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed
+	@test -f "$(TENANT_DIR)/business.toml" || { echo "no tenant folder: $(TENANT_DIR)/business.toml not found"; exit 2; }
+	@$(BUILD) --quiet
+	$(FRONTDESK) validate $(TENANT_ARG)
+	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" AWS_LC_SYS_NO_JITTER_ENTROPY=1 $(SAM) build --config-env $(notdir $(TENANT_DIR))
+	$(SAM) deploy --config-env $(notdir $(TENANT_DIR))
+	$(FRONTDESK) sync-config $(TENANT_ARG)
+
 test: $(VENV)/.installed $(CHROMIUM) lint
 	@mkdir -p .local
 	@rm -f .local/simulated-week.txt
@@ -131,8 +174,7 @@ lint:
 
 FUNCTIONS  := post-call retry-worker quality-scan qa-api conversation-init check-availability create-booking update-booking \
               upsert-contact capture-lead dispatch-lead escalation-target log-call \
-              twilio-messaging twilio-status web-form outbox-sweep
-LAMBDA_VENV := .venv-lambda
+              twilio-messaging twilio-status web-form outbox-sweep reconcile
 
 $(LAMBDA_VENV)/.installed: tests/requirements-build.txt
 	$(PYTHON) -m venv $(LAMBDA_VENV)
@@ -154,4 +196,4 @@ sizes: package
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(LAMBDA_VENV) .local
+	rm -rf $(VENV) $(LAMBDA_VENV) $(SAM_VENV) .local

@@ -606,16 +606,14 @@ async fn audio_too_large_for_a_webhook_is_fetched_from_the_elevenlabs_api() {
 #[tokio::test]
 async fn transcripts_are_redacted_when_the_business_asks() {
     let app = spawn_app_with(Options {
-        business_toml: Some(Box::new(|t| {
-            t.replace("redact_transcripts = false", "redact_transcripts = true")
-        })),
+        business_toml: Some(Box::new(|t| t.replace("redact = false", "redact = true"))),
         ..Options::default()
     })
     .await;
     app.mount_twilio(twilio_ok()).await;
     let body = sample_with("post_call_transcription.json", |v| {
         v["data"]["transcript"][5]["message"] =
-            json!("Two o'clock is great. Call me on 07911 123456 or maria@example.com.");
+            json!("Two o'clock is great. Call me on 07911 123456 or maria@example.com. I was born 12/03/1985, card 4111 1111 1111 1111.");
     });
     app.deliver(&body).await;
     let transcript = String::from_utf8(
@@ -624,7 +622,8 @@ async fn transcripts_are_redacted_when_the_business_asks() {
     )
     .unwrap();
     assert!(
-        transcript.contains("Call me on [phone] or [email]."),
+        transcript
+            .contains("Call me on [phone] or [email]. I was born [date of birth], card [card]."),
         "{transcript}"
     );
     assert!(

@@ -11,6 +11,7 @@
 //! - entry points that only translate: [`http`] (the route table and the one place requests
 //!   become responses). ARCHITECTURE.md draws the whole picture.
 
+pub mod agent;
 pub mod blobs;
 pub mod booking;
 pub mod bus;
@@ -37,6 +38,7 @@ pub mod quality;
 pub mod queue;
 pub mod quiet;
 pub mod quotes;
+pub mod reconcile;
 pub mod redact;
 pub mod retry_worker;
 pub mod schedules;
@@ -51,3 +53,6 @@ pub mod twilio;
 
 #[cfg(feature = "local")]
 pub mod local;
+
+#[cfg(feature = "operator")]
+pub mod operator;

@@ -14,7 +14,7 @@ use crate::phone::PhoneNumber;
 use crate::schedules::Schedules;
 use crate::store::messages::{MessageState, OutboundMessage, SendOutcome, TimedMessage};
 use crate::store::texts::{ConsentChange, Direction, ThreadEntry};
-use crate::tenant::TenantConfig;
+use crate::tenant::{Compliance, TenantConfig};
 use crate::twilio::{
     OurMessage, OutgoingSms, Retry, TwilioError, OPTED_OUT, OUTSIDE_WHATSAPP_WINDOW,
 };
@@ -128,7 +128,10 @@ pub async fn schedule(
         due: due.to_string(),
     };
     deps.store.list_timed_message(person, &timed, due).await?;
-    let mut item = outbound(deps, &msg, Channel::Sms, None);
+    let compliance = deps.tenant().await?.compliance;
+    let mut item = outbound(deps, &msg, Channel::Sms, None, &compliance);
+    // Kept for the retention period after it goes, not after it was planned.
+    item.expires_at = Some(compliance.expires_at(due));
     item.state = MessageState::Deferred;
     item.not_before = Some(due.to_string());
     item.scheduled = true;
@@ -186,6 +189,7 @@ fn outbound(
     msg: &NewMessage,
     channel: Channel,
     template: Option<WhatsAppTemplate>,
+    compliance: &Compliance,
 ) -> OutboundMessage {
     let now = deps.now();
     OutboundMessage {
@@ -213,6 +217,7 @@ fn outbound(
         outside_window: false,
         created_at: now.to_string(),
         updated_at: now.to_string(),
+        expires_at: Some(compliance.expires_at(now)),
     }
 }
 
@@ -221,10 +226,11 @@ fn outbound(
 /// (or the sweep does, if the run died in between).
 pub fn in_transaction(
     deps: &Deps,
+    tenant: &TenantConfig,
     msg: &NewMessage,
 ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, DependencyError> {
     deps.store
-        .message_in_transaction(&outbound(deps, msg, Channel::Sms, None))
+        .message_in_transaction(&outbound(deps, msg, Channel::Sms, None, &tenant.compliance))
 }
 
 async fn create_on(
@@ -233,7 +239,8 @@ async fn create_on(
     channel: Channel,
     template: Option<WhatsAppTemplate>,
 ) -> Result<String, DependencyError> {
-    let mut item = outbound(deps, &msg, channel, template);
+    let compliance = deps.tenant().await?.compliance;
+    let mut item = outbound(deps, &msg, channel, template, &compliance);
     if !deps.store.create_message(&item).await? {
         // Recorded before (a repeat, or with its business write): its thread entry is dated
         // as first recorded, so writing it again is a no-op.

@@ -27,7 +27,7 @@ use crate::jobs::Job;
 use crate::leads::{self, LeadNews};
 use crate::outbox::{self, Audience, NewMessage};
 use crate::phone::PhoneNumber;
-use crate::redact::redact_contact_details;
+use crate::redact::redact_personal_data;
 use crate::store::calls::{CallRecord, CallStatus};
 use crate::store::contacts::{Contact, LeadInput, LeadOutcome};
 use crate::store::inbox::{Claim, Lease};
@@ -256,7 +256,8 @@ async fn on_transcription(
         lead_id: lead.as_ref().map(|l| l.id.to_string()),
         transcript_key,
     };
-    let record = call::call_record(deps.config.tenant.as_str(), t, &facts, links, now);
+    let mut record = call::call_record(deps.config.tenant.as_str(), t, &facts, links, now);
+    record.expires_at = Some(tenant.compliance.expires_at(now));
     deps.store.save_call(&record).await?;
     if let Some(phone) = &caller {
         let summary = facts
@@ -397,9 +398,9 @@ async fn store_transcript(
                 .map(Value::take)
         })
         .unwrap_or(Value::Array(Vec::new()));
-    let redacted = tenant.post_call.redact_transcripts;
+    let redacted = tenant.redacts();
     if redacted {
-        redact_texts(&mut turns);
+        redact_texts(&mut turns, deps.now().to_zoned(tenant.time_zone()).date());
     }
     let doc = json!({
         "conversation_id": t.conversation_id.as_str(),
@@ -413,8 +414,8 @@ async fn store_transcript(
     Ok(key)
 }
 
-/// Masks contact details in what people said and in tool arguments and results.
-fn redact_texts(v: &mut Value) {
+/// Masks personal data in what people said and in tool arguments and results.
+pub fn redact_texts(v: &mut Value, today: jiff::civil::Date) {
     const TEXT_FIELDS: &[&str] = &[
         "message",
         "original_message",
@@ -423,14 +424,14 @@ fn redact_texts(v: &mut Value) {
         "result_value",
     ];
     match v {
-        Value::Array(items) => items.iter_mut().for_each(redact_texts),
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_texts(i, today)),
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 match child {
                     Value::String(s) if TEXT_FIELDS.contains(&k.as_str()) => {
-                        *s = redact_contact_details(s)
+                        *s = redact_personal_data(s, today)
                     }
-                    _ => redact_texts(child),
+                    _ => redact_texts(child, today),
                 }
             }
         }
@@ -501,6 +502,7 @@ async fn on_initiation_failure(
         failure_reason: Some(f.failure_reason.clone().unwrap_or_else(|| "unknown".into())),
         lead_id: lead.as_ref().map(|l| l.id.to_string()),
         updated_at: now.to_string(),
+        expires_at: Some(tenant.compliance.expires_at(now)),
         ..CallRecord::default()
     };
     deps.store.save_call(&record).await?;
@@ -569,18 +571,10 @@ async fn on_otel_transcription(
         warn!(conversation_id = %conversation, outcome = "otel_without_api_key", "OpenTelemetry transcript received but no ELEVENLABS_API_KEY to fetch the JSON form; set the workspace transcript format to JSON");
         return Ok("otel_without_api_key");
     };
-    let fetched = client.conversation(conversation).await.map_err(|e| {
-        DependencyError::new(
-            "elevenlabs",
-            "GetConversation",
-            "Unavailable",
-            e.to_string(),
-        )
-    })?;
+    let body = fetch_transcription_body(client, conversation).await?;
     let unusable = |e: PayloadError| {
         DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.to_string())
     };
-    let body = webhook::transcription_body(&fetched).map_err(unusable)?;
     let PostCallEvent::Transcription(t) = webhook::parse(&body).map_err(unusable)? else {
         return Ok("otel_unusable");
     };
@@ -598,6 +592,25 @@ async fn on_otel_transcription(
         .put(&key, body.clone(), "application/json")
         .await?;
     on_transcription(deps, tenant, &t, &body).await
+}
+
+/// A conversation from `GET /v1/convai/conversations/{id}`, as the body of the transcription
+/// webhook it stands for.
+pub async fn fetch_transcription_body(
+    client: &crate::elevenlabs::client::ElevenLabsClient,
+    conversation: &ConversationId,
+) -> Result<Vec<u8>, DependencyError> {
+    let fetched = client.conversation(conversation).await.map_err(|e| {
+        DependencyError::new(
+            "elevenlabs",
+            "GetConversation",
+            "Unavailable",
+            e.to_string(),
+        )
+    })?;
+    webhook::transcription_body(&fetched).map_err(|e| {
+        DependencyError::new("elevenlabs", "GetConversation", "BadBody", e.to_string())
+    })
 }
 
 /// The retry queue's `fetch_audio` job: the robust path for audio too large for a webhook.

@@ -44,6 +44,9 @@ pub struct TenantConfig {
     /// The owner's morning summary.
     #[serde(default)]
     pub digest: Digest,
+    /// Recording disclosure, redaction of personal data, how long records are kept.
+    #[serde(default)]
+    pub compliance: Compliance,
     /// The agent's prompt (`agent.md` beside `business.toml`): the text channel answers with it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent_prompt: String,
@@ -92,6 +95,41 @@ impl Default for Digest {
             enabled: true,
             at: jiff::civil::Time::constant(7, 30, 0, 0),
         }
+    }
+}
+
+/// What the law or the business asks of the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compliance {
+    /// The agent says calls are recorded in its opening (and the prompt tells it to).
+    pub recording_disclosure: bool,
+    /// Mask phone numbers, e-mail addresses, card numbers and dates of birth in stored
+    /// transcripts, the QA views and replay output (contacts and leads keep what the business
+    /// needs to call back).
+    pub redact: bool,
+    /// Days call records, messages and flags are kept (DynamoDB TTL); the stack's S3 lifecycle
+    /// keeps transcripts and audio as long (its `RecordingRetentionDays`, set from this).
+    pub retention_days: u32,
+}
+
+impl Default for Compliance {
+    fn default() -> Self {
+        Self {
+            recording_disclosure: true,
+            redact: false,
+            retention_days: 365,
+        }
+    }
+}
+
+/// Shortest and longest retention a business may set: timed messages wait up to a month.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 60..=3650;
+
+impl Compliance {
+    /// When a record made at `from` expires (the table's TTL attribute: epoch seconds).
+    pub fn expires_at(&self, from: jiff::Timestamp) -> i64 {
+        from.as_second() + i64::from(self.retention_days) * 86_400
     }
 }
 
@@ -206,8 +244,10 @@ pub struct Messaging {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostCallRules {
-    /// Store transcripts with phone numbers and e-mail addresses masked.
-    pub redact_transcripts: bool,
+    /// Before `[compliance] redact`: still read (a stored configuration or a folder may have
+    /// it), never written. `true` redacts as `compliance.redact` does.
+    #[serde(default, skip_serializing)]
+    pub redact_transcripts: Option<bool>,
     pub name_field: String,
     pub service_field: String,
     pub urgency_field: String,
@@ -225,7 +265,7 @@ pub struct PostCallRules {
 impl Default for PostCallRules {
     fn default() -> Self {
         Self {
-            redact_transcripts: false,
+            redact_transcripts: None,
             name_field: "caller_name".into(),
             service_field: "service".into(),
             urgency_field: "urgency".into(),
@@ -441,15 +481,6 @@ impl TenantConfig {
             field: format!("{}.{}", e.rule, e.field),
             message: e.message,
         })?;
-        let prompt = dir.join(AGENT_PROMPT_FILE);
-        if prompt.exists() {
-            self.agent_prompt =
-                std::fs::read_to_string(&prompt).map_err(|e| TenantConfigError {
-                    file: prompt.display().to_string(),
-                    field: "-".into(),
-                    message: format!("cannot read: {e}"),
-                })?;
-        }
         let tools = dir.join(AGENT_TOOLS_DIR);
         if tools.is_dir() {
             let mut files: Vec<_> = std::fs::read_dir(&tools)
@@ -468,6 +499,34 @@ impl TenantConfig {
                 .iter()
                 .map(|f| AgentTool::load(f))
                 .collect::<Result<_, _>>()?;
+        }
+        let prompt = dir.join(AGENT_PROMPT_FILE);
+        if prompt.exists() {
+            let read = |path: &Path| {
+                std::fs::read_to_string(path).map_err(|e| TenantConfigError {
+                    file: path.display().to_string(),
+                    field: "-".into(),
+                    message: format!("cannot read: {e}"),
+                })
+            };
+            let template = read(&prompt)?;
+            // With agent.toml, agent.md's `${...}` are filled from it and the business facts.
+            let profile = dir.join(crate::agent::AGENT_FILE);
+            self.agent_prompt = if profile.exists() {
+                let profile = crate::agent::AgentProfile::from_toml(
+                    &read(&profile)?,
+                    &profile.display().to_string(),
+                )?;
+                crate::agent::render_prompt(&template, &profile, self).map_err(|message| {
+                    TenantConfigError {
+                        file: prompt.display().to_string(),
+                        field: "-".into(),
+                        message,
+                    }
+                })?
+            } else {
+                template
+            };
         }
         Ok(())
     }
@@ -489,33 +548,55 @@ impl TenantConfig {
     }
 
     pub fn validate(&self, file: &str) -> Result<(), TenantConfigError> {
+        match self.problems(file).into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem with the configuration, each naming its field (`validate` stops at the
+    /// first; `frontdesk validate` lists them all).
+    pub fn problems(&self, file: &str) -> Vec<TenantConfigError> {
+        let mut found = Vec::new();
         let fail = |field: &str, message: String| TenantConfigError {
             file: file.into(),
             field: field.into(),
             message,
         };
+        if !RETENTION_DAYS.contains(&self.compliance.retention_days) {
+            found.push(fail(
+                "compliance.retention_days",
+                format!(
+                    "must be from {} to {} days (timed messages wait up to a month)",
+                    RETENTION_DAYS.start(),
+                    RETENTION_DAYS.end()
+                ),
+            ));
+        }
         for (field, window) in [
             ("quiet_hours.customers", self.quiet_hours.customers),
             ("quiet_hours.staff", self.quiet_hours.staff),
         ] {
             if !window.is_valid() {
-                return Err(fail(field, "start and end must differ".into()));
+                found.push(fail(field, "start and end must differ".into()));
             }
         }
         if self.business.name.trim().is_empty() {
-            return Err(fail("business.name", "must not be empty".into()));
+            found.push(fail("business.name", "must not be empty".into()));
         }
-        jiff::tz::TimeZone::get(&self.business.time_zone).map_err(|_| {
-            fail(
+        if jiff::tz::TimeZone::get(&self.business.time_zone).is_err() {
+            found.push(fail(
                 "business.time_zone",
                 format!("{:?} is not an IANA time zone", self.business.time_zone),
-            )
-        })?;
-        PhoneNumber::parse("+1 202 555 0100", Some(&self.business.country))
-            .map_err(|e| fail("business.country", e.to_string()))?;
+            ));
+        }
+        if let Err(e) = PhoneNumber::parse("+1 202 555 0100", Some(&self.business.country)) {
+            found.push(fail("business.country", e.to_string()));
+        }
         for (i, id) in self.business.agent_ids.iter().enumerate() {
-            crate::ids::AgentId::parse(id)
-                .map_err(|e| fail(&format!("business.agent_ids[{i}]"), e.to_string()))?;
+            if let Err(e) = crate::ids::AgentId::parse(id) {
+                found.push(fail(&format!("business.agent_ids[{i}]"), e.to_string()));
+            }
         }
         let service_sid = self
             .messaging
@@ -523,50 +604,61 @@ impl TenantConfig {
             .as_deref()
             .filter(|s| !s.is_empty());
         if self.messaging.sms_from.is_none() && service_sid.is_none() {
-            return Err(fail(
+            found.push(fail(
                 "messaging",
                 "set sms_from or messaging_service_sid".into(),
             ));
         }
         if let Some(sid) = service_sid {
             if !(sid.starts_with("MG") && sid.len() == 34) {
-                return Err(fail(
+                found.push(fail(
                     "messaging.messaging_service_sid",
                     "must look like MG followed by 32 characters".into(),
                 ));
             }
         }
         if let Some(rules) = &self.booking {
-            rules
-                .validate(&self.services)
-                .map_err(|e| fail(&e.field, e.message))?;
+            if let Err(e) = rules.validate(&self.services) {
+                found.push(fail(&e.field, e.message));
+            }
         }
-        crate::dispatch::validate(&self.areas, &self.providers, &self.services)
-            .map_err(|e| fail(&e.field, e.message))?;
+        if let Err(e) = crate::dispatch::validate(&self.areas, &self.providers, &self.services) {
+            found.push(fail(&e.field, e.message));
+        }
         if self.providers.iter().any(|p| p.whatsapp) {
             let sid = self.messaging.whatsapp_job_template_sid.as_deref();
             if self.messaging.whatsapp_from.is_none()
                 || !sid.is_some_and(|s| s.starts_with("HX") && s.len() == 34)
             {
-                return Err(fail(
+                found.push(fail(
                     "messaging",
                     "providers with whatsapp = true need whatsapp_from and whatsapp_job_template_sid (HX followed by 32 characters)".into(),
                 ));
             }
         }
         if let Some(hours) = self.escalation.as_ref().and_then(|e| e.hours.as_ref()) {
-            hours
-                .openings()
-                .map_err(|e| fail(&e.field.replacen("booking.", "escalation.", 1), e.message))?;
+            if let Err(e) = hours.openings() {
+                found.push(fail(
+                    &e.field.replacen("booking.", "escalation.", 1),
+                    e.message,
+                ));
+            }
         }
         for (name, text, allowed, caller_facing) in self.templates.all() {
             let field = format!("templates.{name}");
             if text.trim().is_empty() {
-                return Err(fail(&field, "must not be empty".into()));
+                found.push(fail(&field, "must not be empty".into()));
             }
-            for p in placeholders(text).map_err(|m| fail(&field, m))? {
+            let names = match placeholders(text) {
+                Ok(names) => names,
+                Err(m) => {
+                    found.push(fail(&field, m));
+                    continue;
+                }
+            };
+            for p in names {
                 if !allowed.contains(&p) {
-                    return Err(fail(
+                    found.push(fail(
                         &field,
                         format!("unknown placeholder {{{p}}}; use one of {allowed:?}"),
                     ));
@@ -577,14 +669,20 @@ impl TenantConfig {
                 // The answer to HELP must say how to stop (carriers require it): STOP only.
                 let deliberate = name == "text_help" && invited == Some("stop");
                 if let Some(word) = invited.filter(|_| !deliberate) {
-                    return Err(fail(&field, format!(
+                    found.push(fail(&field, format!(
                         "{:?} is an opt-out keyword to carriers: a caller who replies with it is unsubscribed",
                         word.to_uppercase()
                     )));
                 }
             }
         }
-        Ok(())
+        found
+    }
+
+    /// Whether personal data is masked (`[compliance] redact`, or the older
+    /// `post_call.redact_transcripts`).
+    pub fn redacts(&self) -> bool {
+        self.compliance.redact || self.post_call.redact_transcripts == Some(true)
     }
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
@@ -848,7 +946,7 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
 }
 
 /// "line 12" style location of a byte offset, with the table.key when it can be found.
-fn locate(text: &str, offset: usize) -> String {
+pub(crate) fn locate(text: &str, offset: usize) -> String {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let table = before
@@ -954,6 +1052,24 @@ mod tests {
         );
         let e = TenantConfig::from_toml(&bad, "b.toml").unwrap_err();
         assert!(e.field.starts_with("escalation.hours.monday"), "{e}");
+    }
+
+    #[test]
+    fn the_older_redaction_switch_still_reads() {
+        let old = demo().replacen(
+            "[post_call]\n",
+            "[post_call]\nredact_transcripts = true\n",
+            1,
+        );
+        let c = TenantConfig::from_toml(&old, "b.toml").unwrap();
+        assert!(c.redacts());
+        // Stored again, it is the new switch's business only.
+        assert!(!serde_json::to_string(&c)
+            .unwrap()
+            .contains("redact_transcripts"));
+        assert!(!TenantConfig::from_toml(&demo(), "b.toml")
+            .unwrap()
+            .redacts());
     }
 
     #[test]

@@ -34,7 +34,7 @@ const REVIEWER_TOKEN_HOURS: i64 = 12;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file> | load-tenant <tenant> <table>
+const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file>
        | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
        | reviewer-token | quoted <lead id> [<quote, e.g. £450>]";
 /// How often `serve` fires due schedules (moto stores them, never fires them).
@@ -50,7 +50,6 @@ async fn main() {
     let result = match args.first().map(String::as_str) {
         Some("serve") | None => serve().await,
         Some("sign") if args.len() == 2 => sign(Path::new(&args[1])),
-        Some("load-tenant") if args.len() == 3 => load_tenant(&args[1], &args[2]).await,
         Some("scan") => scan(&args[1..]).await,
         Some("sms") if args.len() == 3 => sms(&args[1], &args[2]).await,
         Some("replay") => replay(&args[1..]),
@@ -199,21 +198,6 @@ fn local_clock() -> Result<Arc<dyn Clock>, Error> {
             Ok(Arc::new(ShiftedClock::starting_at(start)))
         }
     }
-}
-
-/// Validates prompts/<tenant>/ and writes it as the tenant's configuration item into `table`
-/// (a deployed stack's table, with the caller's AWS credentials; or moto via AWS_ENDPOINT_URL).
-async fn load_tenant(tenant: &str, table: &str) -> Result<(), Error> {
-    let tenant_id = frontdesk::ids::TenantId::parse(tenant)?;
-    let dir = PathBuf::from(format!("prompts/{tenant}"));
-    let business = TenantConfig::load_dir(&dir)?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let store = frontdesk::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), table, tenant_id);
-    store
-        .put_tenant_config(&business, &dir.display().to_string(), SystemClock.now())
-        .await?;
-    println!("loaded {} into {table} for tenant {tenant}", dir.display());
-    Ok(())
 }
 
 /// The local stack a command runs against: moto's resources (made from template.yaml if they
@@ -383,6 +367,15 @@ async fn serve() -> Result<(), Error> {
             if let Err(e) = scan_and_print(&scanner, None).await {
                 eprintln!("[quality scan] failed: {e}");
             }
+            // As the stack's reconcile function does, when there is an API key to list with.
+            if scanner.elevenlabs.is_some() {
+                let since = scanner.now()
+                    - jiff::SignedDuration::from_hours(frontdesk::reconcile::LOOKBACK_HOURS);
+                match frontdesk::reconcile::run(&scanner, since, None).await {
+                    Ok(r) => println!("[reconcile] {}", frontdesk::reconcile::summary(&r)),
+                    Err(e) => eprintln!("[reconcile] failed: {e}"),
+                }
+            }
         }
     });
 
@@ -420,6 +413,7 @@ fn print_banner(
     }
     println!("\nNot behind HTTP:\n  retry-worker  consumes {} in-process (as Lambda's SQS event source would)", made.retry_queue_url);
     println!("  quality-scan  runs in-process every 15 minutes (as its EventBridge schedule would); `make scan` runs it now");
+    println!("  reconcile     runs with the scan when ELEVENLABS_API_KEY is set: calls whose webhook never came, processed from the API");
     println!("  outbox-sweep  runs in-process every minute (stuck messages re-queued, unpublished events published, the owner's digest at its time)");
     println!("  schedules     in {}: due ones fired in-process every 30 s and printed (moto never fires them)", made.schedule_group);
     println!(
@@ -575,6 +569,11 @@ fn replay(args: &[String]) -> Result<(), Error> {
         .collect();
     files.sort();
     let mut replay = Replay::new(&rules);
+    replay.masking = business.redacts().then(|| {
+        jiff::Zoned::now()
+            .with_time_zone(business.time_zone())
+            .date()
+    });
     let mut unreadable = 0;
     for file in &files {
         let raw = std::fs::read(file)?;

@@ -142,7 +142,7 @@ pub fn parse_opening(text: &str) -> Result<Opening, String> {
 }
 
 impl WeeklyHours {
-    fn days(&self) -> [(&'static str, &Vec<String>); 7] {
+    pub fn days(&self) -> [(&'static str, &Vec<String>); 7] {
         [
             ("monday", &self.monday),
             ("tuesday", &self.tuesday),

@@ -27,6 +27,34 @@ pub enum ElevenLabsError {
     Status(u16),
     #[error("ElevenLabs could not be reached: {0}")]
     Unreachable(String),
+    #[error("ElevenLabs answered with a body we cannot read")]
+    BadBody,
+}
+
+/// A page of `GET /v1/convai/conversations`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConversationPage {
+    #[serde(default)]
+    pub conversations: Vec<ConversationSummary>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+/// What the list says of one conversation (fields we use; ElevenLabs sends more).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConversationSummary {
+    pub conversation_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub start_time_unix_secs: Option<i64>,
+    #[serde(default)]
+    pub call_duration_secs: Option<i64>,
+    /// `initiated`, `in-progress`, `processing`, `done` or `failed`.
+    #[serde(default)]
+    pub status: String,
 }
 
 impl ElevenLabsClient {
@@ -62,6 +90,35 @@ impl ElevenLabsClient {
             Duration::from_secs(20),
         )
         .await
+    }
+
+    /// `GET /v1/convai/conversations`: one page of the workspace's conversations that started
+    /// after `after` (newest first), optionally of one agent.
+    pub async fn list_conversations(
+        &self,
+        after: jiff::Timestamp,
+        agent_id: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<ConversationPage, ElevenLabsError> {
+        let mut query = vec![
+            ("call_start_after_unix", after.as_second().to_string()),
+            ("page_size", "100".to_string()),
+            ("summary_mode", "exclude".to_string()),
+        ];
+        if let Some(agent) = agent_id {
+            query.push(("agent_id", agent.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
+        }
+        let path = format!(
+            "/v1/convai/conversations?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&query)
+                .finish()
+        );
+        let body = self.get_bytes(&path, Duration::from_secs(20)).await?;
+        serde_json::from_slice(&body).map_err(|_| ElevenLabsError::BadBody)
     }
 
     async fn get_bytes(&self, path: &str, timeout: Duration) -> Result<Vec<u8>, ElevenLabsError> {

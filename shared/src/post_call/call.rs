@@ -178,6 +178,8 @@ pub fn call_record(
         transcript_key: Some(links.transcript_key),
         failure_reason: None,
         updated_at: now.to_string(),
+        // The business's retention, set by whoever stores it.
+        expires_at: None,
     }
 }
 

@@ -23,6 +23,7 @@ use crate::deps::Deps;
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 use crate::quality::Severity;
+use crate::redact::redact_personal_data;
 use crate::store::calls::CallRecord;
 use crate::store::flags::{Flag, FlagStatus, Resolution, Resolved};
 use crate::store::{from_value, keys, Item};
@@ -92,10 +93,15 @@ pub async fn list_flags(
                 )
             })?,
     };
-    let (flags, next) = deps
+    let (mut flags, next) = deps
         .store
         .list_flags(status, severity, start, limit)
         .await?;
+    if let Some(today) = masking_date(deps).await? {
+        for flag in &mut flags {
+            flag.excerpt = redact_personal_data(&flag.excerpt, today);
+        }
+    }
     Ok(json!({
         "status": status.as_str(),
         "severity": severity.map(Severity::as_str),
@@ -131,6 +137,36 @@ fn decode_cursor(cursor: &str, list: &str) -> Result<Item, QaError> {
         .collect())
 }
 
+/// Today in the business's zone when its tenant masks personal data in what reviewers see.
+async fn masking_date(deps: &Deps) -> Result<Option<jiff::civil::Date>, QaError> {
+    let tenant = deps.tenant().await.map_err(DependencyError::from)?;
+    Ok(tenant
+        .redacts()
+        .then(|| deps.now().to_zoned(tenant.time_zone()).date()))
+}
+
+/// The call's own free text and the caller's number, masked for review.
+fn mask_record(record: &mut CallRecord, flags: &mut [Flag], today: jiff::civil::Date) {
+    let mask = |s: &mut Option<String>| {
+        if let Some(text) = s {
+            *text = redact_personal_data(text, today);
+        }
+    };
+    mask(&mut record.summary);
+    mask(&mut record.summary_title);
+    if record.caller.is_some() {
+        record.caller = Some("[phone]".into());
+    }
+    for value in record.data_collection.values_mut() {
+        if let Value::String(text) = value {
+            *text = redact_personal_data(text, today);
+        }
+    }
+    for flag in flags {
+        flag.excerpt = redact_personal_data(&flag.excerpt, today);
+    }
+}
+
 /// `GET /qa/calls/{conversation_id}`: the call, its transcript with each flag at its turn, the
 /// tool calls and their results, the outcome, and a short-lived link to the audio.
 pub async fn call_view(
@@ -146,8 +182,9 @@ pub async fn call_view(
         .await?
         .ok_or(QaError::NotFound("call"))?;
     let audio_key = item.get("audio_key").and_then(|v| v.as_s().ok()).cloned();
-    let record: CallRecord = from_value(AttributeValue::M(item))?;
-    let flags = deps.store.flags_of_call(&conversation).await?;
+    let mut record: CallRecord = from_value(AttributeValue::M(item))?;
+    let mut flags = deps.store.flags_of_call(&conversation).await?;
+    let masking = masking_date(deps).await?;
     let transcript = match record.transcript_key.as_deref() {
         Some(key) => deps.blobs.get(key).await?,
         None => None,
@@ -157,10 +194,17 @@ pub async fn call_view(
         .and_then(|doc| serde_json::from_slice::<Value>(doc).ok())
         .unwrap_or(Value::Null);
     let redacted = doc["redacted"].as_bool() == Some(true);
-    let turns = match doc.get_mut("transcript").map(Value::take) {
+    let mut turns = match doc.get_mut("transcript").map(Value::take) {
         Some(Value::Array(turns)) => turns,
         _ => Vec::new(),
     };
+    // Masked as it is shown, whenever it was stored (before redaction was switched on, too).
+    if let Some(today) = masking {
+        for turn in &mut turns {
+            crate::post_call::redact_texts(turn, today);
+        }
+        mask_record(&mut record, &mut flags, today);
+    }
     let mut tool_calls = Vec::new();
     let turns: Vec<Value> = turns
         .into_iter()
@@ -215,7 +259,7 @@ pub async fn call_view(
         },
         "flags": flags,
         "transcript": turns,
-        "transcript_redacted": redacted,
+        "transcript_redacted": redacted || masking.is_some(),
         "tool_calls": tool_calls,
         "audio_url": audio_url,
         "audio_url_expires_in_secs": audio_key.as_ref().map(|_| AUDIO_LINK_VALID.as_secs()),

@@ -60,6 +60,8 @@ pub struct Replay {
     pub calls: usize,
     pub findings: Vec<(String, Finding)>,
     pub per_rule: BTreeMap<String, usize>,
+    /// Today, when the business masks personal data: excerpts are masked with it.
+    pub masking: Option<jiff::civil::Date>,
 }
 
 impl Replay {
@@ -78,7 +80,10 @@ impl Replay {
         call: &Evidence,
     ) {
         self.calls += 1;
-        for finding in check(rules, facts, call) {
+        for mut finding in check(rules, facts, call) {
+            if let Some(today) = self.masking {
+                finding.excerpt = crate::redact::redact_personal_data(&finding.excerpt, today);
+            }
             *self.per_rule.entry(finding.rule_id.clone()).or_default() += 1;
             self.findings.push((conversation.to_string(), finding));
         }
@@ -119,5 +124,38 @@ mod tests {
             .map(|(_, f)| f.rule_id.as_str())
             .collect();
         assert!(found.contains(&"ai-not-disclosed"), "{found:?}");
+    }
+
+    #[test]
+    fn excerpts_are_masked_when_the_business_redacts() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let tenant = crate::tenant::TenantConfig::load_dir(&root.join("prompts/demo")).unwrap();
+        let facts = BusinessFacts::of(&tenant);
+        let call = serde_json::json!({"conversation_id": "conv_1", "transcript": [
+            {"role": "agent", "message": "What is your date of birth? Is it 12/03/1985?", "time_in_call_secs": 0},
+        ]});
+        let (id, evidence) = read_export(call.to_string().as_bytes()).unwrap();
+        let mut plain = Replay::new(&tenant.quality);
+        plain.add(&tenant.quality, &facts, &id, &evidence);
+        let mut masked = Replay::new(&tenant.quality);
+        masked.masking = Some(jiff::civil::date(2026, 12, 3));
+        masked.add(&tenant.quality, &facts, &id, &evidence);
+        let excerpt = |r: &Replay| {
+            r.findings
+                .iter()
+                .find(|(_, f)| f.rule_id == "asked-date-of-birth")
+                .map(|(_, f)| f.excerpt.clone())
+                .unwrap()
+        };
+        assert!(
+            excerpt(&plain).contains("12/03/1985"),
+            "{}",
+            excerpt(&plain)
+        );
+        assert!(
+            excerpt(&masked).contains("[date of birth]"),
+            "{}",
+            excerpt(&masked)
+        );
     }
 }

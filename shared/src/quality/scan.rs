@@ -220,5 +220,6 @@ fn flag_of(deps: &Deps, record: &CallRecord, rule: &Rule, finding: Finding) -> F
         call_ended_at: record.ended_at.clone(),
         raised_at: keys::sortable_time(deps.now()),
         resolved_at: None,
+        expires_at: record.expires_at,
     }
 }

@@ -57,6 +57,9 @@ pub struct CallRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     pub updated_at: String,
+    /// When DynamoDB deletes it (epoch seconds; the business's retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

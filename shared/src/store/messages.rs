@@ -97,6 +97,9 @@ pub struct OutboundMessage {
     pub outside_window: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// When DynamoDB deletes it (epoch seconds; the business's retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 fn is_zero(n: &u32) -> bool {

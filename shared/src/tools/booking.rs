@@ -307,7 +307,7 @@ pub(super) fn effects_of(
         text.message_id.clone(),
         text.template,
     ) {
-        items.push(outbox::in_transaction(deps, &msg)?);
+        items.push(outbox::in_transaction(deps, b.tenant, &msg)?);
     }
     items.push(events::in_transaction(deps, event)?);
     Ok(items)
