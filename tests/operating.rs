@@ -123,6 +123,11 @@ fn canonical(v: &AttributeValue) -> String {
 async fn a_call_whose_webhook_never_came_is_processed_once_and_the_rest_are_skipped() {
     let app = one_call_recorded_and_three_listed().await;
     let since = app.now() - jiff::SignedDuration::from_hours(6);
+    // Its audio webhook came (the transcript's did not): the audio alone is not a record.
+    let audio = sample_with("post_call_audio.json", |v| {
+        v["data"]["conversation_id"] = json!(MISSED);
+    });
+    assert_eq!(app.deliver(&audio).await.status(), 200);
 
     let report = frontdesk::reconcile::run(&app.deps, since, None)
         .await
@@ -322,6 +327,7 @@ async fn reviewers_see_personal_data_masked_when_the_business_asks_and_records_e
             ("user", PERSONAL),
             ("agent", "tool:capture_lead"),
             ("agent", "ok:capture_lead"),
+            ("agent", "ClearFlow Drains are on 020 7946 0010, ring them."),
         ],
         "follow_up",
         &[],
@@ -332,10 +338,24 @@ async fn reviewers_see_personal_data_masked_when_the_business_asks_and_records_e
     let scan = frontdesk::quality::scan::run(&app.deps, deadline, None)
         .await
         .unwrap();
+    let raised: Vec<&str> = scan
+        .flags_raised
+        .iter()
+        .map(|f| f.rule_id.as_str())
+        .collect();
+    assert!(raised.contains(&"asked-date-of-birth"), "{raised:?}");
+    // The stored transcript is masked; the rules still read what was said.
     assert!(
-        !scan.flags_raised.is_empty(),
-        "the date-of-birth question is flagged"
+        raised.contains(&"partner-details-before-dispatch"),
+        "a partner's number given out is found under redaction too: {raised:?}"
     );
+    for flag in &scan.flags_raised {
+        assert!(
+            !flag.excerpt.contains("7946 0010") && !flag.excerpt.contains("1985"),
+            "{}",
+            flag.excerpt
+        );
+    }
 
     let (status, view) = app
         .qa(
@@ -364,6 +384,21 @@ async fn reviewers_see_personal_data_masked_when_the_business_asks_and_records_e
         .qa("GET", "/qa/flags", Some(&app.reviewer_token()), None)
         .await;
     assert!(!queue.to_string().contains("1985"), "{queue}");
+    let flag_id = queue["flags"][0]["flag_id"].as_str().unwrap().to_string();
+    let (status, resolved) = app
+        .qa(
+            "POST",
+            &format!("/qa/flags/{flag_id}"),
+            Some(&app.reviewer_token()),
+            Some(&json!({"status": "confirmed", "note": "coaching"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    let shown = resolved.to_string();
+    assert!(
+        !shown.contains("1985") && !shown.contains("7946 0010"),
+        "{shown}"
+    );
 
     // Retention: the call, its messages and its flags expire 90 days on (DynamoDB's TTL).
     let in_90_days = app.now().as_second() + 90 * 86_400;

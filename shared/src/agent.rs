@@ -643,6 +643,9 @@ pub fn render_agent(
     for t in &tools {
         hasher.update(t.to_string());
     }
+    hasher.update(webhook.to_string());
+    // What the rules know of the business (partners' numbers and addresses) judges too.
+    hasher.update(serde_json::to_string(&tenant.providers).unwrap_or_default());
     for g in gated {
         hasher.update(g.as_bytes());
     }

@@ -16,13 +16,15 @@ use crate::elevenlabs::webhook::TRANSCRIPTION;
 use crate::error::DependencyError;
 use crate::ids::ConversationId;
 use crate::post_call::{self, Intake};
+use crate::redact::redact_contact_details;
 
 /// A call that ended less than this long ago may still have its webhook on the way.
 pub const SETTLE_SECS: i64 = 300;
 /// The scheduled run looks this far back (it runs every 15 minutes: a missed webhook is
 /// seen by several runs, and a run that failed is covered by the next ones).
 pub const LOOKBACK_HOURS: i64 = 6;
-/// At most this many pages (of 100) per run; the next run goes on.
+/// At most this many pages (of 100, newest first) per run: the report says `incomplete`, and a
+/// backfill over more than that is run again with a later `since`.
 const MAX_PAGES: usize = 50;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +95,11 @@ pub async fn run(
                 .await
                 .map_err(ReconcileError::List)?;
             for summary in &page.conversations {
+                // Each call may take seconds (a fetch and a whole intake): stop between calls.
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    report.incomplete = true;
+                    break 'agents;
+                }
                 report.listed += 1;
                 reconcile_one(deps, &client, summary, &mut report).await;
             }
@@ -103,6 +110,7 @@ pub async fn run(
         }
     }
     info!(
+        incomplete = report.incomplete,
         listed = report.listed,
         processed = report.processed.len(),
         already_recorded = report.already_recorded,
@@ -135,7 +143,7 @@ async fn reconcile_one(
         }
         Ok(false) => {}
         Err(e) => {
-            warn!(conversation_id = %conversation, error = %e, outcome = "failed", "reconciliation could not read the call");
+            warn!(conversation_id = %conversation, error = %redact_contact_details(&e.to_string()), outcome = "failed", "reconciliation could not read the call");
             report.failed += 1;
             return;
         }
@@ -157,7 +165,8 @@ async fn reconcile_one(
         }
         Ok(_) => report.already_recorded += 1,
         Err(e) => {
-            warn!(conversation_id = %conversation, error = %e, outcome = "failed", "reconciliation could not process the call");
+            // A payload error may quote a value of the call: no number reaches the logs.
+            warn!(conversation_id = %conversation, error = %redact_contact_details(&e.to_string()), outcome = "failed", "reconciliation could not process the call");
             report.failed += 1;
         }
     }
@@ -172,13 +181,19 @@ fn is_finished(summary: &ConversationSummary, now: jiff::Timestamp) -> bool {
     ended <= now.as_second() - SETTLE_SECS
 }
 
-/// A call record, or a finished transcription intake (a call for another agent leaves no record).
+/// A call record, or a finished transcription intake (a call for another agent leaves no
+/// record). An item holding only audio (its audio webhook came, its transcript did not) is not
+/// a record.
 async fn already_recorded(
     deps: &Deps,
     conversation: &ConversationId,
 ) -> Result<bool, DependencyError> {
-    Ok(deps.store.get_call(conversation).await?.is_some()
-        || deps.store.inbox_done(conversation, TRANSCRIPTION).await?)
+    let recorded = deps
+        .store
+        .get_call(conversation)
+        .await?
+        .is_some_and(|item| item.contains_key("status"));
+    Ok(recorded || deps.store.inbox_done(conversation, TRANSCRIPTION).await?)
 }
 
 /// What a run returns to whoever invoked it (the Lambda response, the CLI).

@@ -26,7 +26,8 @@ const MONTHS: [&str; 12] = [
 /// (13 to 19 digits passing the Luhn check: `[card]`) and other runs of 7+ digits (`[phone]`).
 pub fn redact_personal_data(text: &str, today: jiff::civil::Date) -> String {
     let latest_birth_year = today.year() - MIN_AGE_YEARS;
-    let words: Vec<String> = text.split(' ').map(redact_email).collect();
+    let text = redact_emails(text);
+    let words: Vec<String> = text.split(' ').map(str::to_string).collect();
     let text = redact_written_dates(&words, latest_birth_year);
     let text = redact_numeric_dates(&text, latest_birth_year);
     redact_numbers(&text)
@@ -35,20 +36,53 @@ pub fn redact_personal_data(text: &str, today: jiff::civil::Date) -> String {
 /// E-mail addresses, card numbers and phone numbers only: what excerpts and error messages
 /// never show, whatever the tenant's settings.
 pub fn redact_contact_details(text: &str) -> String {
-    let words: Vec<String> = text.split(' ').map(redact_email).collect();
-    redact_numbers(&words.join(" "))
+    redact_numbers(&redact_emails(text))
 }
 
-fn redact_email(word: &str) -> String {
-    let core = word.trim_matches(|c: char| !c.is_alphanumeric());
-    match core.split_once('@') {
-        Some((user, domain))
-            if !user.is_empty() && domain.contains('.') && !domain.starts_with('.') =>
-        {
-            word.replace(core, "[email]")
+/// E-mail addresses anywhere, also inside JSON without spaces (`{"email":"a@b.com"}`).
+fn redact_emails(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '@' {
+            i += 1;
+            continue;
         }
-        _ => word.to_string(),
+        let mut from = i;
+        while from > start && local(chars[from - 1]) {
+            from -= 1;
+        }
+        let mut to = i + 1;
+        while to < chars.len() && domain(chars[to]) {
+            to += 1;
+        }
+        // A domain ends in a letter-led label: "example.com", not "x." or "3.5".
+        while to > i + 1 && !chars[to - 1].is_alphanumeric() {
+            to -= 1;
+        }
+        let host: String = chars[i + 1..to].iter().collect();
+        let is_address = from < i
+            && host.contains('.')
+            && !host.starts_with('.')
+            && host
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic));
+        if is_address {
+            out.extend(&chars[start..from]);
+            out.push_str("[email]");
+            start = to;
+            i = to;
+        } else {
+            i += 1;
+        }
     }
+    out.extend(&chars[start..]);
+    out
 }
 
 fn month(word: &str) -> bool {
@@ -129,6 +163,13 @@ fn redact_numeric_dates(text: &str, latest: i16) -> String {
 
 /// The length of a numeric date with a birth year starting here.
 fn numeric_date_at(chars: &[char], latest: i16) -> Option<usize> {
+    let (len, year) = date_shape_at(chars)?;
+    birth_year(&year, latest).then_some(len)
+}
+
+/// The length and year of a numeric date (`12/03/2026`, `12.03.2026`, `2026-12-14`) starting
+/// here, whatever its year.
+fn date_shape_at(chars: &[char]) -> Option<(usize, String)> {
     let digits = |from: usize| {
         chars[from..]
             .iter()
@@ -147,12 +188,11 @@ fn numeric_date_at(chars: &[char], latest: i16) -> Option<usize> {
     }
     let c = digits(a + 2 + b);
     let len = a + 2 + b + c;
-    let year = match (a, c) {
-        (4, 1..=2) if b <= 2 => group(0, 4),
-        (1..=2, 4) if b <= 2 => group(a + 2 + b, 4),
-        _ => return None,
-    };
-    birth_year(&year, latest).then_some(len)
+    match (a, c) {
+        (4, 1..=2) if b <= 2 => Some((len, group(0, 4))),
+        (1..=2, 4) if b <= 2 => Some((len, group(a + 2 + b, 4))),
+        _ => None,
+    }
 }
 
 fn luhn(digits: &[u32]) -> bool {
@@ -183,6 +223,13 @@ fn redact_numbers(text: &str) -> String {
         if !starts {
             out.push(chars[i]);
             i += 1;
+            continue;
+        }
+        // A date left by the birth-date pass (a booking's "2026-12-14") is not a number.
+        let boundary = i == 0 || !chars[i - 1].is_ascii_digit();
+        if let Some((len, _)) = boundary.then(|| date_shape_at(&chars[i..])).flatten() {
+            out.extend(&chars[i..i + len]);
+            i += len;
             continue;
         }
         let (mut j, mut digits, mut last_digit) = (i, Vec::new(), i);
@@ -258,6 +305,27 @@ mod tests {
             "Born [date of birth], ok?"
         );
         assert_eq!(redact("12 may 1979"), "[date of birth]");
+    }
+
+    #[test]
+    fn booking_dates_and_times_are_not_numbers_to_mask() {
+        assert_eq!(
+            redact("Booked 2026-12-14 at 10:30"),
+            "Booked 2026-12-14 at 10:30"
+        );
+        assert_eq!(redact("on 14.12.2026"), "on 14.12.2026");
+        let slot = r#"{"start":"2026-12-14T10:00:00+00:00","spoken":"Monday at 10am"}"#;
+        assert_eq!(redact(slot), slot);
+    }
+
+    #[test]
+    fn e_mail_addresses_inside_json_are_masked_alone() {
+        assert_eq!(
+            redact(r#"{"name":"Jo","email":"jo.bloggs@example.co.uk","ok":true}"#),
+            r#"{"name":"Jo","email":"[email]","ok":true}"#
+        );
+        assert_eq!(redact("Write to jo@example.com."), "Write to [email].");
+        assert_eq!(redact("price @ 3.5 per metre"), "price @ 3.5 per metre");
     }
 
     #[test]

@@ -532,6 +532,13 @@ impl TenantConfig {
     }
 
     pub fn from_toml(text: &str, file: &str) -> Result<Self, TenantConfigError> {
+        let config = Self::parse_toml(text, file)?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// Parsed (and [`upgraded`](Self::upgraded)), not yet validated.
+    pub fn parse_toml(text: &str, file: &str) -> Result<Self, TenantConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| {
             let field = e
                 .span()
@@ -543,8 +550,7 @@ impl TenantConfig {
                 message: e.message().to_string(),
             }
         })?;
-        config.validate(file)?;
-        Ok(config)
+        Ok(config.upgraded())
     }
 
     pub fn validate(&self, file: &str) -> Result<(), TenantConfigError> {
@@ -679,10 +685,18 @@ impl TenantConfig {
         found
     }
 
-    /// Whether personal data is masked (`[compliance] redact`, or the older
-    /// `post_call.redact_transcripts`).
+    /// Whether personal data is masked (`[compliance] redact`).
     pub fn redacts(&self) -> bool {
         self.compliance.redact || self.post_call.redact_transcripts == Some(true)
+    }
+
+    /// Settings of earlier versions carried over to their place now (a folder or a stored
+    /// configuration written before them still means what it meant).
+    pub fn upgraded(mut self) -> Self {
+        if self.post_call.redact_transcripts.take() == Some(true) {
+            self.compliance.redact = true;
+        }
+        self
     }
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {

@@ -15,12 +15,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deps = deps.clone();
         async move {
             let deadline = frontdesk::quality::scan::deadline_in(event.context.deadline());
-            let since = event.payload["since"]
-                .as_str()
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                .unwrap_or_else(|| {
+            let since = match event.payload.get("since") {
+                None | Some(serde_json::Value::Null) => {
                     deps.now() - jiff::SignedDuration::from_hours(reconcile::LOOKBACK_HOURS)
-                });
+                }
+                // A manual run over the wrong stretch would look like success: refuse it.
+                Some(v) => v
+                    .as_str()
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                    .ok_or("\"since\" must be an RFC 3339 time such as 2026-11-30T00:00:00Z")?,
+            };
             // Leave time to answer before Lambda's own deadline.
             let deadline = deadline.checked_sub(std::time::Duration::from_secs(10));
             let report = reconcile::run(&deps, since, deadline).await?;

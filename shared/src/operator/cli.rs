@@ -213,6 +213,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             if let Some(why) = report.skipped {
                 return Err(failed(format!("nothing listed: {why}")));
             }
+            if report.incomplete {
+                return Err(failed(format!(
+                    "stopped after the newest {} conversations: run it again with --since after the oldest one processed",
+                    report.listed
+                )));
+            }
             if report.failed > 0 {
                 return Err(failed(format!(
                     "{} calls could not be processed; run it again",
@@ -449,24 +455,30 @@ async fn stack_deps(
     Ok(Arc::new(deps))
 }
 
-/// An RFC 3339 time, or an age back from now: `36h`, `7d`, `90m`.
+/// An RFC 3339 time, or an age back from now: `36h`, `7d`, `90m` (at most ten years).
 pub fn parse_since(text: &str) -> Result<jiff::Timestamp, String> {
     let text = text.trim();
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| {
+    let usage = || {
         format!(
             "--since {text:?}: an RFC 3339 time (2026-11-30T00:00:00Z) or an age such as 36h or 7d"
         )
-    })?;
-    let secs = match unit {
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    };
+    let unit = text.chars().last().ok_or_else(usage)?;
+    let number = &text[..text.len() - unit.len_utf8()];
+    let n: i64 = number.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
+    let per = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
         _ => return Err(format!("--since {text:?}: the age's unit is m, h or d")),
     };
+    let secs = n
+        .checked_mul(per)
+        .filter(|s| *s <= 10 * 366 * 86_400)
+        .ok_or_else(|| format!("--since {text:?}: at most ten years back"))?;
     Ok(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(secs))
 }
 
@@ -485,5 +497,9 @@ mod tests {
         assert!((36 * 3600 - 5..=36 * 3600 + 5).contains(&age));
         assert!(parse_since("yesterday").is_err());
         assert!(parse_since("3w").is_err());
+        assert!(parse_since("7д").is_err(), "no panic on a multi-byte unit");
+        assert!(parse_since("-5d").is_err());
+        assert!(parse_since("99999999999999d").is_err());
+        assert!(parse_since("").is_err());
     }
 }

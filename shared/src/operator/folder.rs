@@ -63,13 +63,13 @@ pub fn check(dir: &Path) -> Result<Folder, Vec<TenantConfigError>> {
     let mut config = read(&business_file, &mut found).and_then(|text| {
         let file = business_file.display().to_string();
         // Parse errors stop at the first (TOML itself does); rule problems are all listed.
-        match toml::from_str::<TenantConfig>(&text) {
+        match TenantConfig::parse_toml(&text, &file) {
             Ok(config) => {
                 found.extend(config.problems(&file));
                 Some(config)
             }
-            Err(_) => {
-                found.push(TenantConfig::from_toml(&text, &file).err()?);
+            Err(e) => {
+                found.push(e);
                 None
             }
         }

@@ -27,8 +27,9 @@ pub struct GateRecord {
     pub at: String,
     pub invocation_id: String,
     pub scenarios: Vec<ScenarioResult>,
-    /// Tools whose folder version differs from the live one were tested as copies (name ->
-    /// id), so the live agent never runs an ungated tool; push leaves these alone.
+    /// Tools whose folder version differed from the live one were tested as copies (name ->
+    /// id; one per tool, reused by later gates), so the live agent never runs an ungated tool;
+    /// push leaves these alone.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_copies: BTreeMap<String, String>,
 }
@@ -72,14 +73,20 @@ async fn tools_for_the_gate(
     out: &mut dyn Write,
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), PushError> {
     let skip: BTreeSet<String> = previous.values().cloned().collect();
-    let live = push::live_tools(api, &skip).await?;
+    let live = push::live_tools(api, rendered, &skip).await?;
     let all: BTreeMap<String, Value> = api
         .list_tools()
         .await?
         .into_iter()
         .filter_map(|t| Some((t["id"].as_str()?.to_string(), t["tool_config"].clone())))
         .collect();
-    let (mut ids, mut copies) = (BTreeMap::new(), BTreeMap::new());
+    // Copies made before stay known (one per tool, reused), so push never takes one for live.
+    let mut copies: BTreeMap<String, String> = previous
+        .iter()
+        .filter(|(_, id)| all.contains_key(*id))
+        .map(|(n, id)| (n.clone(), id.clone()))
+        .collect();
+    let mut ids = BTreeMap::new();
     for tool in &rendered.tools {
         let name = tool["tool_config"]["name"]
             .as_str()

@@ -36,7 +36,9 @@ pub enum PushError {
     Refused(String),
 }
 
-/// Paths under the agent whose value is ours entirely (a field removed here is removed there).
+/// Paths under the agent whose value is ours entirely: when the agent is sent, these go as the
+/// folder has them (a field removed here goes too). A removal alone is not seen as a change
+/// (see [`holds`]).
 const OWNED: &[&str] = &[
     "/platform_settings/data_collection",
     "/platform_settings/evaluation/criteria",
@@ -107,12 +109,26 @@ pub fn diff(label: &str, before: &Value, after: &Value) -> String {
         .to_string()
 }
 
-/// The workspace's tools by name (their id and definition), leaving out `skip` (the gate's
-/// own copies, which share their names).
+/// The secret id a tool sends: what tells this stack's tools from another business's tools of
+/// the same name in a shared workspace.
+fn tool_secret(tool_config: &Value) -> Option<&str> {
+    tool_config
+        .pointer("/api_schema/request_headers/x-frontdesk-tool-secret/secret_id")
+        .and_then(Value::as_str)
+}
+
+/// This stack's tools in the workspace by name (their id and definition): those sending the
+/// rendered tools' secret, leaving out `skip` (the gate's own copies, which share their names).
 pub async fn live_tools(
     api: &ManagementApi,
+    rendered: &RenderedAgent,
     skip: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, (String, Value)>, PushError> {
+    let ours = rendered
+        .tools
+        .first()
+        .and_then(|t| tool_secret(&t["tool_config"]))
+        .map(str::to_string);
     Ok(api
         .list_tools()
         .await?
@@ -120,7 +136,8 @@ pub async fn live_tools(
         .filter_map(|t| {
             let name = t["tool_config"]["name"].as_str()?.to_string();
             let id = t["id"].as_str()?.to_string();
-            (!skip.contains(&id)).then(|| (name, (id, t["tool_config"].clone())))
+            let mine = tool_secret(&t["tool_config"]) == ours.as_deref();
+            (mine && !skip.contains(&id)).then(|| (name, (id, t["tool_config"].clone())))
         })
         .collect())
 }
@@ -135,7 +152,7 @@ pub async fn sync_tools(
     out: &mut dyn Write,
     changes: &mut Vec<Change>,
 ) -> Result<BTreeMap<String, String>, PushError> {
-    let existing = live_tools(api, skip).await?;
+    let existing = live_tools(api, rendered, skip).await?;
     let mut ids = BTreeMap::new();
     for tool in &rendered.tools {
         let name = tool["tool_config"]["name"]
@@ -236,10 +253,10 @@ pub async fn create_agent(
     let file = folder.dir.join(crate::agent::AGENT_FILE);
     let text = std::fs::read_to_string(&file)?;
     let updated = set_agent_id(&text, &id).ok_or_else(|| {
-        PushError::Refused(format!(
-            "created agent {id}, but {} has no `agent_id = \"\"` line to write it to: add it by hand",
+        PushError::Io(std::io::Error::other(format!(
+            "created agent {id}, but {} has no `agent_id = \"\"` line to write it to: add `agent_id = \"{id}\"` under [agent] by hand before anything else (another run would create another agent)",
             file.display()
-        ))
+        )))
     })?;
     std::fs::write(&file, updated)?;
     folder.profile.agent.agent_id = id.clone();

@@ -29,13 +29,32 @@ pub fn deploy_env(samconfig: &Path, tenant: &str) -> Result<Option<DeployEnv>, S
     else {
         return Ok(None);
     };
-    let text_of = |k: &str| params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    // SAM reads a setting from the command's table, then the environment's `global`, then
+    // `default`'s.
+    let fallbacks = [
+        Some(params),
+        doc.get(tenant)
+            .and_then(|t| t.get("global"))
+            .and_then(|g| g.get("parameters")),
+        doc.get("default")
+            .and_then(|t| t.get("deploy"))
+            .and_then(|g| g.get("parameters")),
+        doc.get("default")
+            .and_then(|t| t.get("global"))
+            .and_then(|g| g.get("parameters")),
+    ];
+    let text_of = |k: &str| {
+        fallbacks
+            .iter()
+            .flatten()
+            .find_map(|p| p.get(k).and_then(|v| v.as_str()).map(str::to_string))
+    };
     let overrides: Vec<String> = match params.get("parameter_overrides") {
         Some(toml::Value::Array(items)) => items
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect(),
-        Some(toml::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(toml::Value::String(s)) => split_overrides(s),
         _ => Vec::new(),
     };
     let parameters = overrides
@@ -48,6 +67,27 @@ pub fn deploy_env(samconfig: &Path, tenant: &str) -> Result<Option<DeployEnv>, S
         region: text_of("region"),
         parameters,
     }))
+}
+
+/// `Name=value Other="with spaces"` as SAM writes parameter overrides in one string.
+fn split_overrides(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let (mut current, mut quoted) = (String::new(), false);
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    items.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        items.push(current);
+    }
+    items
 }
 
 /// The stack's outputs by name, from the environment's overrides first, else from
@@ -145,5 +185,34 @@ impl Outputs {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deploy_environment_reads_as_sam_reads_it() {
+        let dir = std::env::temp_dir().join(format!("frontdesk-stack-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("samconfig.toml");
+        std::fs::write(
+            &file,
+            "version = 0.1\n[default.global.parameters]\nregion = \"eu-west-1\"\n[acme.deploy.parameters]\nstack_name = \"frontdesk-acme\"\nparameter_overrides = \"TenantId=acme AlarmEmail=\\\"ops team@example.com\\\" RecordingRetentionDays=90\"\n",
+        )
+        .unwrap();
+        let env = deploy_env(&file, "acme").unwrap().unwrap();
+        assert_eq!(env.stack_name.as_deref(), Some("frontdesk-acme"));
+        assert_eq!(
+            env.region.as_deref(),
+            Some("eu-west-1"),
+            "from [default.global.parameters]"
+        );
+        assert_eq!(env.parameters["TenantId"], "acme");
+        assert_eq!(env.parameters["AlarmEmail"], "ops team@example.com");
+        assert_eq!(env.parameters["RecordingRetentionDays"], "90");
+        assert!(deploy_env(&file, "other").unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -145,6 +145,14 @@ async fn masking_date(deps: &Deps) -> Result<Option<jiff::civil::Date>, QaError>
         .then(|| deps.now().to_zoned(tenant.time_zone()).date()))
 }
 
+/// A flag as a reviewer sees it (its excerpt masked when the business asks).
+async fn shown(deps: &Deps, mut flag: Flag) -> Result<Flag, QaError> {
+    if let Some(today) = masking_date(deps).await? {
+        flag.excerpt = redact_personal_data(&flag.excerpt, today);
+    }
+    Ok(flag)
+}
+
 /// The call's own free text and the caller's number, masked for review.
 fn mask_record(record: &mut CallRecord, flags: &mut [Flag], today: jiff::civil::Date) {
     let mask = |s: &mut Option<String>| {
@@ -328,7 +336,7 @@ pub async fn resolve_flag(
             resolved_at: Some(resolution.at.to_string()),
             ..flag
         };
-        return Ok(json!({"flag": resolved, "changed": true}));
+        return Ok(json!({"flag": shown(deps, resolved).await?, "changed": true}));
     } else {
         // Someone resolved it between our read and our write: see how.
         deps.store
@@ -337,7 +345,7 @@ pub async fn resolve_flag(
             .ok_or(QaError::NotFound("flag"))?
     };
     if stands.status == status {
-        Ok(json!({"flag": stands, "changed": false}))
+        Ok(json!({"flag": shown(deps, stands).await?, "changed": false}))
     } else {
         Err(QaError::Conflict(format!(
             "this flag was already {} by {}",

@@ -53,6 +53,11 @@ pub async fn run(
     let tenant = deps.tenant().await?;
     let rules = &tenant.quality;
     let facts = BusinessFacts::of(&tenant);
+    // A business that masks personal data stores masked transcripts: the rules still read what
+    // was said (a partner's number given out is found), and what flags keep is masked.
+    let masking = tenant
+        .redacts()
+        .then(|| deps.now().to_zoned(tenant.time_zone()).date());
     let mut report = ScanReport::default();
     let mut after = match since {
         Some(at) => position_at(at),
@@ -76,7 +81,7 @@ pub async fn run(
                 report.stopped_early = true;
                 break 'pages;
             }
-            match scan_call(deps, rules, &facts, &ticket.conversation_id).await? {
+            match scan_call(deps, rules, &facts, masking, &ticket.conversation_id).await? {
                 Some(flags) => {
                     report.calls_scanned += 1;
                     report.flags_raised.extend(flags);
@@ -130,6 +135,7 @@ async fn scan_call(
     deps: &Deps,
     rules: &RuleSet,
     facts: &BusinessFacts,
+    masking: Option<jiff::civil::Date>,
     conversation: &str,
 ) -> Result<Option<Vec<Flag>>, DependencyError> {
     let Ok(conversation) = ConversationId::parse(conversation) else {
@@ -152,11 +158,31 @@ async fn scan_call(
     let Some(key) = record.transcript_key.as_deref() else {
         return Ok(None);
     };
-    let Some(doc) = deps.blobs.get(key).await? else {
-        warn!(conversation_id = %conversation, outcome = "skipped", "transcript missing from the bucket");
-        return Ok(None);
+    let unmasked = match masking {
+        Some(_) => {
+            let raw = crate::blobs::keys::raw_webhook(
+                &deps.config.tenant,
+                &conversation,
+                crate::elevenlabs::webhook::TRANSCRIPTION,
+            );
+            deps.blobs
+                .get(&raw)
+                .await?
+                .and_then(|body| webhook_turns(&body))
+        }
+        None => None,
     };
-    let Some(turns) = stored_turns(&doc) else {
+    let stored = match unmasked {
+        Some(turns) => Some(turns),
+        None => match deps.blobs.get(key).await? {
+            Some(doc) => stored_turns(&doc),
+            None => {
+                warn!(conversation_id = %conversation, outcome = "skipped", "transcript missing from the bucket");
+                return Ok(None);
+            }
+        },
+    };
+    let Some(turns) = stored else {
         warn!(conversation_id = %conversation, outcome = "skipped", "transcript unreadable");
         return Ok(None);
     };
@@ -166,7 +192,10 @@ async fn scan_call(
         let Some(rule) = rules.rule(&finding.rule_id) else {
             continue;
         };
-        let flag = flag_of(deps, &record, rule, finding);
+        let mut flag = flag_of(deps, &record, rule, finding);
+        if let Some(today) = masking {
+            flag.excerpt = crate::redact::redact_personal_data(&flag.excerpt, today);
+        }
         if deps.store.raise_flag(&flag).await? {
             raised.push(flag.clone());
         }
@@ -185,6 +214,13 @@ async fn scan_call(
 }
 
 /// The turns of a stored transcript document (`{"transcript": [...]}`).
+/// The turns of a post-call webhook body as ElevenLabs sent it (`data.transcript`).
+fn webhook_turns(body: &[u8]) -> Option<Vec<Turn>> {
+    let mut doc: Value = serde_json::from_slice(body).ok()?;
+    let turns = doc.pointer_mut("/data/transcript").map(Value::take)?;
+    serde_json::from_value(turns).ok()
+}
+
 pub fn stored_turns(doc: &[u8]) -> Option<Vec<Turn>> {
     let mut doc: Value = serde_json::from_slice(doc).ok()?;
     let turns = doc.get_mut("transcript").map(Value::take)?;

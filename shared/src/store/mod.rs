@@ -365,8 +365,9 @@ impl Store {
         };
         let json = string(&item, "config_json")
             .ok_or_else(|| corrupt("tenant config", "no config_json"))?;
-        let config: TenantConfig =
-            serde_json::from_str(&json).map_err(|e| corrupt("tenant config", e))?;
+        let config = serde_json::from_str::<TenantConfig>(&json)
+            .map_err(|e| corrupt("tenant config", e))?
+            .upgraded();
         config
             .validate("tenant config item")
             .map_err(|e| corrupt("tenant config", e))?;
