@@ -28,7 +28,7 @@ LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
 .PHONY: help dev test test-template send tool scan replay sms quoted fmt lint package sizes clean \
-        validate render deploy gate push sync-config backfill sam-validate
+        validate render deploy gate push sync-config backfill sam-validate bench
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -42,6 +42,7 @@ help:
 	@echo "make replay run the quality rules over exported transcripts, writing nothing"
 	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
+	@echo "make bench  the performance figures of BENCHMARKS.md (start-up beside a hello-world floor, criterion)"
 	@echo ""
 	@echo "Provisioning a business (TENANT=<name under prompts/> or a folder; README: Provision a business):"
 	@echo "make validate TENANT=acme   check every file of the tenant folder (file and field of each problem)"
@@ -194,6 +195,24 @@ sizes: package
 	    $$(unzip -l target/lambda/$$f/bootstrap.zip | awk '$$4 == "bootstrap" {print $$1}') \
 	    $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 
+# BENCHMARKS.md's figures: start-up of release binaries under a local Lambda Runtime API
+# emulator beside a hello-world floor (tests/bench/), then the criterion benches. Not part of
+# make test.
+BENCH_BINS := post-call check-availability create-booking twilio-messaging bench-hello
+
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: tests/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+	@$(BUILD) --quiet
+	cargo build --release --quiet $(addprefix -p ,$(BENCH_BINS))
+	$(PYTHON) tests/bench/startup.py
+	cargo bench -p frontdesk --bench tools --bench availability --bench quality
+
 clean:
 	cargo clean
-	rm -rf $(VENV) $(LAMBDA_VENV) $(SAM_VENV) .local
+	rm -rf $(VENV) $(LAMBDA_VENV) $(SAM_VENV) $(BENCH_VENV) .local

@@ -6,12 +6,18 @@ another's committed writes or leave its own behind. DynamoDB itself is serializa
 booking tests exercise exactly that, so DynamoDB requests here run one at a time. Everything
 else (SQS long polls among them) stays concurrent.
 
+It also counts the AWS calls it serves, by service and action, for the benchmarks: GET
+/_frontdesk/calls answers the counts since the last DELETE /_frontdesk/calls.
+
 Usage: python tests/moto_server.py HOST PORT
 """
 
+import collections
 import copy
+import json
 import sys
 import threading
+import urllib.parse
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import (
@@ -23,8 +29,38 @@ from moto.moto_server.werkzeug_app import (
 DYNAMODB = threading.Lock()
 
 
+CALLS = collections.Counter()
+CALLS_LOCK = threading.Lock()
+
+
+def call_name(environ) -> str:
+    """service:action of a request, as far as its headers and query say (S3: the method)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        service, _, action = target.partition(".")
+        return f"{service.split('_')[0].lower()}:{action}"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = auth.split("Credential=", 1)[-1].split("/")[3] if "Credential=" in auth else "?"
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    action = query.get("Action", [None])[0]
+    if service == "s3":
+        return f"s3:{environ.get('REQUEST_METHOD')}"
+    if service == "scheduler":
+        return f"scheduler:{environ.get('REQUEST_METHOD')}"
+    return f"{service}:{action or environ.get('REQUEST_METHOD')}"
+
+
 def serialize_dynamodb(app):
     def wrapped(environ, start_response):
+        if environ.get("PATH_INFO") == "/_frontdesk/calls":
+            with CALLS_LOCK:
+                body = json.dumps(CALLS).encode()
+                if environ.get("REQUEST_METHOD") == "DELETE":
+                    CALLS.clear()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        with CALLS_LOCK:
+            CALLS[call_name(environ)] += 1
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith("DynamoDB_"):
             with DYNAMODB:

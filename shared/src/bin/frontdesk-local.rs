@@ -36,7 +36,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: frontdesk-local [serve] | sign <body-file>
        | scan [--since <RFC 3339 time>] | replay <folder of transcript JSON> [--rules <assertions.toml>]
-       | reviewer-token | quoted <lead id> [<quote, e.g. £450>]";
+       | reviewer-token | quoted <lead id> [<quote, e.g. £450>] | stack-env";
 /// How often `serve` fires due schedules (moto stores them, never fires them).
 const FIRE_SCHEDULES_EVERY: Duration = Duration::from_secs(30);
 /// How often `serve` sweeps the outbox (the stack's schedule says every five minutes).
@@ -54,6 +54,7 @@ async fn main() {
         Some("sms") if args.len() == 3 => sms(&args[1], &args[2]).await,
         Some("replay") => replay(&args[1..]),
         Some("reviewer-token") => reviewer_token(),
+        Some("stack-env") => stack_env().await,
         Some("quoted") if matches!(args.len(), 2 | 3) => quoted(&args[1], args.get(2)).await,
         _ => Err(USAGE.into()),
     };
@@ -605,6 +606,45 @@ fn replay(args: &[String]) -> Result<(), Error> {
     println!("{:<32} calls flagged", "rule");
     for (rule, count) in &replay.per_rule {
         println!("{rule:<32} {count}");
+    }
+    Ok(())
+}
+
+/// `stack-env`: the local stack made (resources from template.yaml, the tenant loaded) and the
+/// environment a function runs with printed as KEY=VALUE lines, local secrets included (make
+/// bench starts functions with it, as Lambda would start them with the stack's).
+async fn stack_env() -> Result<(), Error> {
+    let stack = local_stack().await?;
+    let c = &stack.deps.config;
+    let mut lines = vec![
+        ("FRONTDESK_TENANT_ID", c.tenant.to_string()),
+        ("FRONTDESK_TABLE", c.table.clone()),
+        ("FRONTDESK_BUCKET", c.bucket.clone()),
+        ("FRONTDESK_RETRY_QUEUE_URL", c.retry_queue_url.clone()),
+        ("FRONTDESK_EVENT_BUS", c.event_bus.clone()),
+        (
+            "FRONTDESK_SCHEDULE_GROUP",
+            stack.made.schedule_group.clone(),
+        ),
+        (
+            "FRONTDESK_SCHEDULE_TARGET_ARN",
+            stack.made.retry_queue_arn.clone(),
+        ),
+        (
+            "FRONTDESK_SCHEDULER_ROLE_ARN",
+            stack.made.scheduler_role_arn.clone(),
+        ),
+    ];
+    if let Some(base) = &c.public_base_url {
+        lines.push(("FRONTDESK_PUBLIC_BASE_URL", base.clone()));
+    }
+    for (k, v) in &lines {
+        println!("{k}={v}");
+    }
+    for (k, v) in &stack.secret_values {
+        if frontdesk::secrets::NAMES.contains(&k.as_str()) {
+            println!("{k}={v}");
+        }
     }
     Ok(())
 }
