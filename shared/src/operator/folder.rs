@@ -191,14 +191,7 @@ fn read_what_load_folder_skipped(config: &mut TenantConfig, dir: &Path) -> Unkno
         Ok(rules) => config.quality = rules,
         Err(_) => unknown.rules = true,
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(AGENT_TOOLS_DIR))
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let files = json_files(&dir.join(AGENT_TOOLS_DIR));
     config.agent_tools = files
         .iter()
         .filter_map(|f| match crate::tenant::AgentTool::load(f) {
@@ -213,8 +206,8 @@ fn read_what_load_folder_skipped(config: &mut TenantConfig, dir: &Path) -> Unkno
     unknown
 }
 
-/// Each `tools/*.json`: JSON, a webhook tool with a name, POST, and a URL on our stack.
-fn read_tools(dir: &Path, found: &mut Vec<TenantConfigError>) -> Vec<Value> {
+/// The `*.json` files of a folder, by name (none if it cannot be read).
+fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -223,6 +216,12 @@ fn read_tools(dir: &Path, found: &mut Vec<TenantConfigError>) -> Vec<Value> {
         })
         .unwrap_or_default();
     files.sort();
+    files
+}
+
+/// Each `tools/*.json`: JSON, a webhook tool with a name, POST, and a URL on our stack.
+fn read_tools(dir: &Path, found: &mut Vec<TenantConfigError>) -> Vec<Value> {
+    let files = json_files(dir);
     if files.is_empty() {
         found.push(problem(
             dir,

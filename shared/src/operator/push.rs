@@ -95,6 +95,15 @@ fn projected(have: &Value, want: &Value) -> Value {
     }
 }
 
+/// "updated", or "would be updated" in a dry run.
+fn outcome(dry_run: bool, done: &str) -> String {
+    if dry_run {
+        format!("would be {done}")
+    } else {
+        done.to_string()
+    }
+}
+
 /// A unified diff of two JSON documents, pretty-printed.
 pub fn diff(label: &str, before: &Value, after: &Value) -> String {
     let a = serde_json::to_string_pretty(before).unwrap_or_default();
@@ -162,15 +171,7 @@ pub async fn sync_tools(
         let what = format!("tool {name}");
         match existing.get(&name) {
             None => {
-                writeln!(
-                    out,
-                    "{what}: {}",
-                    if dry_run {
-                        "would be created"
-                    } else {
-                        "created"
-                    }
-                )?;
+                writeln!(out, "{what}: {}", outcome(dry_run, "created"))?;
                 if dry_run {
                     writeln!(out, "{}", diff(&what, &Value::Null, &tool["tool_config"]))?;
                     ids.insert(name.clone(), format!("<new {name}>"));
@@ -194,15 +195,7 @@ pub async fn sync_tools(
                     });
                     continue;
                 }
-                writeln!(
-                    out,
-                    "{what}: {} ({id})",
-                    if dry_run {
-                        "would be updated"
-                    } else {
-                        "updated"
-                    }
-                )?;
+                writeln!(out, "{what}: {} ({id})", outcome(dry_run, "updated"))?;
                 writeln!(
                     out,
                     "{}",
@@ -344,15 +337,7 @@ pub async fn push(
                 action: Action::Unchanged,
             });
         } else {
-            writeln!(
-                out,
-                "agent {agent_id}: {}",
-                if dry_run {
-                    "would be updated"
-                } else {
-                    "updated"
-                }
-            )?;
+            writeln!(out, "agent {agent_id}: {}", outcome(dry_run, "updated"))?;
             writeln!(out, "{}", diff("agent", &before, &after))?;
             if !dry_run {
                 body["version_description"] = json!(format!("frontdesk {}", rendered.version));
@@ -377,11 +362,7 @@ pub async fn push(
         writeln!(
             out,
             "conversation-initiation webhook: {}",
-            if dry_run {
-                "would be updated"
-            } else {
-                "updated"
-            }
+            outcome(dry_run, "updated")
         )?;
         writeln!(
             out,
