@@ -515,6 +515,27 @@ async fn a_redelivered_message_sid_is_handled_once() {
     app.drain_queue().await;
 }
 
+/// Twilio redelivering texts while the first deliveries are still being handled queues two
+/// answer jobs per text, and one batch of the retry worker runs them at once: each text is
+/// still one LLM conversation (so its tools, a booking, run once) and one reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn texts_redelivered_while_being_handled_are_answered_once() {
+    let app = app_at_monday_morning().await;
+    llm_replies(&app, "Happy to help.", 3).await;
+    app.twilio_accepts(Some(3)).await;
+    let deliveries = (0..6u32).map(|i| {
+        let app = &app;
+        let from = format!("+4474001234{:02}", i / 2);
+        async move { app.text(&sid(300 + i / 2), &from, "Hello?").await }
+    });
+    for status in futures::future::join_all(deliveries).await {
+        assert_eq!(status, 200);
+    }
+    app.poll_queue_once().await;
+    app.drain_queue().await;
+    assert_eq!(app.llm.received_requests().await.unwrap().len(), 3);
+}
+
 #[tokio::test]
 async fn status_callbacks_only_move_forward_and_21610_opts_the_number_out() {
     let app = app_at_monday_morning().await;

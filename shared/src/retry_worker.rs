@@ -54,7 +54,11 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
                     .get("ApproximateReceiveCount")
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                if matches!(e, JobError::Process(post_call::ProcessError::Busy)) {
+                if matches!(
+                    e,
+                    JobError::Process(post_call::ProcessError::Busy)
+                        | JobError::Text(crate::messaging::texts::TextError::Busy)
+                ) {
                     info!(sqs_message_id = %message_id, receives, latency_ms, outcome = "busy", "job deferred: another worker holds it");
                 } else {
                     error!(sqs_message_id = %message_id, receives, latency_ms, error = %e, outcome = "failed", "job failed; it will be retried");

@@ -51,8 +51,31 @@ fn received_id(message_sid: &str) -> String {
     format!("text-received:{message_sid}")
 }
 
-/// Answers the text, or queues the next attempt, or falls back. Returns the outcome.
+/// How long one run may take to answer a text before another may: past the retry worker's
+/// timeout (180 s), so a run that died mid-answer never blocks the text for good.
+const ANSWER_HOLD_SECS: i64 = 300;
+
+/// Answers the text, or queues the next attempt, or falls back. Returns the outcome. One run
+/// at a time per text: a second (Twilio redelivered the text while it was being answered, or
+/// its job was queued twice) is deferred, and then finds the answer given.
 pub async fn answer(deps: &Deps, job: &ToAnswer) -> Result<&'static str, TextError> {
+    if !deps
+        .store
+        .hold_answer(&job.message_sid, deps.now(), ANSWER_HOLD_SECS)
+        .await?
+    {
+        info!(message_sid = %job.message_sid, attempt = job.attempt, outcome = "busy", "another run is answering this text; deferred");
+        return Err(TextError::Busy);
+    }
+    let answered = answer_held(deps, job).await;
+    if let Err(e) = deps.store.release_answer(&job.message_sid).await {
+        // It expires on its own; until then a retry is deferred, never doubled.
+        warn!(message_sid = %job.message_sid, error = %e, "could not release the hold on answering");
+    }
+    answered
+}
+
+async fn answer_held(deps: &Deps, job: &ToAnswer) -> Result<&'static str, TextError> {
     let tenant = deps.tenant().await?;
     let store = &deps.store;
     if store

@@ -32,6 +32,9 @@ pub enum TextError {
     Tenant(#[from] TenantError),
     #[error("a tool the text needed failed")]
     Tool,
+    /// Another run is answering the same text: retried later, when it has.
+    #[error("another run is answering this text")]
+    Busy,
 }
 
 impl From<ToolError> for TextError {

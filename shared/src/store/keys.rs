@@ -167,6 +167,11 @@ pub fn inbound_text(t: &TenantId, message_sid: &str) -> (String, String) {
     (format!("T#{t}#INBOUND#{message_sid}"), "INBOUND".into())
 }
 
+/// The hold on answering one inbound text (one LLM conversation at a time per text).
+pub fn answer_hold(t: &TenantId, message_sid: &str) -> (String, String) {
+    (format!("T#{t}#INBOUND#{message_sid}"), "ANSWERING".into())
+}
+
 /// A person's consent changes (opt-outs and opt-ins), in time order: the ledger.
 pub fn consent(
     t: &TenantId,

@@ -150,6 +150,37 @@ impl Store {
             .await
     }
 
+    /// Takes the hold on answering an inbound text, unless another run holds it (a redelivery
+    /// of the text, a re-queued job) and its hold has not expired: two runs at once would both
+    /// ask the LLM, and its tools (a booking) would run twice. `false`: someone else holds it.
+    pub async fn hold_answer(
+        &self,
+        message_sid: &str,
+        now: Timestamp,
+        hold_secs: i64,
+    ) -> Result<bool, DependencyError> {
+        let hold = Update::new(
+            keys::answer_hold(self.tenant(), message_sid),
+            "SET held_until = :until, #ttl = :expires",
+        )
+        .only_if("attribute_not_exists(held_until) OR held_until < :now")
+        .name("#ttl", keys::TTL_ATTRIBUTE)
+        .value(":until", n(now.as_second() + hold_secs))
+        .value(":now", n(now.as_second()))
+        // The hold outlives any answer; the table's TTL removes it a day later.
+        .value(":expires", n(now.as_second() + 86_400));
+        Ok(self.update(hold).await?.is_some())
+    }
+
+    /// Gives the hold back: a later run finds the reply (or the next attempt queued).
+    pub async fn release_answer(&self, message_sid: &str) -> Result<(), DependencyError> {
+        let release = Update::new(
+            keys::answer_hold(self.tenant(), message_sid),
+            "REMOVE held_until",
+        );
+        self.update(release).await.map(|_| ())
+    }
+
     /// How an inbound text was handled: `None` if never seen, `Some(None)` while it is being
     /// handled, `Some(Some(outcome))` once done.
     pub async fn inbound_outcome(
