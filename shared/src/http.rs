@@ -1146,14 +1146,22 @@ async fn qa_call(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
     qa::call_view(deps, &r.reviewer, conversation).await
 }
 
+/// A reviewer's JSON body, which is an object: serde would also read a struct from a JSON
+/// array (`["dismissed"]` as a status), so anything else is refused first.
+fn json_object<T: DeserializeOwned>(raw: &[u8]) -> Result<T, String> {
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("the body is not a JSON object".into());
+    }
+    serde_json::from_slice(raw).map_err(|e| e.to_string())
+}
+
 async fn qa_resolve(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> {
-    let request: qa::ResolveFlag =
-        serde_json::from_slice(&r.body).map_err(|e| QaError::BadRequest {
-            field: "body".into(),
-            message: format!(
-                "expected {{\"status\": \"confirmed\"|\"dismissed\", \"note\": \"…\"}}: {e}"
-            ),
-        })?;
+    let request: qa::ResolveFlag = json_object(&r.body).map_err(|e| QaError::BadRequest {
+        field: "body".into(),
+        message: format!(
+            "expected {{\"status\": \"confirmed\"|\"dismissed\", \"note\": \"…\"}}: {e}"
+        ),
+    })?;
     let id = r.params.get("id").map(String::as_str).unwrap_or("");
     qa::resolve_flag(deps, &r.reviewer, id, request).await
 }
@@ -1168,7 +1176,7 @@ async fn lead_quoted(deps: &Deps, r: ReviewerRequest) -> Result<Value, QaError> 
     let request: MarkQuoted = if r.body.iter().all(u8::is_ascii_whitespace) {
         MarkQuoted::default()
     } else {
-        serde_json::from_slice(&r.body).map_err(|e| QaError::BadRequest {
+        json_object(&r.body).map_err(|e| QaError::BadRequest {
             field: "body".into(),
             message: format!("expected {{\"quote\": \"…\"}} (optional): {e}"),
         })?

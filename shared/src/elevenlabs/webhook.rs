@@ -123,7 +123,11 @@ pub fn transcription_body(conversation: &[u8]) -> Result<Vec<u8>, PayloadError> 
 
 fn from_slice<T: for<'de> Deserialize<'de>>(raw: &[u8], prefix: &str) -> Result<T, PayloadError> {
     let de = &mut serde_json::Deserializer::from_slice(raw);
-    serde_path_to_error::deserialize(de).map_err(|e| describe(prefix, e))
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| describe(prefix, e))?;
+    // One JSON document and nothing after it ("{...}{...}" or "{...}xyz" is not JSON).
+    de.end()
+        .map_err(|e| PayloadError::at("body", format!("after the JSON document: {e}")))?;
+    Ok(value)
 }
 
 fn from_value<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, PayloadError> {
@@ -132,7 +136,8 @@ fn from_value<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, PayloadErr
 
 fn describe<E: std::fmt::Display>(prefix: &str, e: serde_path_to_error::Error<E>) -> PayloadError {
     let path = e.path().to_string();
-    let root = path == "." || path == "?";
+    // A top-level key that is empty text has an empty path: name the body, not "".
+    let root = path == "." || path == "?" || path.is_empty();
     let at = match (prefix.is_empty(), path.as_str()) {
         (true, _) if root => "body".to_string(),
         (true, p) => p.to_string(),
@@ -428,6 +433,17 @@ mod tests {
     fn unknown_types_are_recognised_without_data() {
         let e = parse(br#"{"type":"voice_removal_notice","event_timestamp":1}"#).unwrap();
         assert!(matches!(e, PostCallEvent::Other { ref kind } if kind == "voice_removal_notice"));
+    }
+
+    #[test]
+    fn anything_after_the_json_document_is_refused() {
+        let one = br#"{"type":"voice_removal_notice","event_timestamp":1}"#;
+        assert!(parse(&[&one[..], b"\n"].concat()).is_ok());
+        for tail in [&b"xyz"[..], one, b"]"] {
+            let err = parse(&[&one[..], tail].concat()).unwrap_err();
+            assert_eq!(err.field, "body");
+        }
+        assert_eq!(parse(br#"{"": [}"#).unwrap_err().field, "body");
     }
 
     #[test]

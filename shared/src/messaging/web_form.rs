@@ -53,13 +53,14 @@ fn bad(field: &'static str, message: impl Into<String>) -> BadParam {
 /// button, a honeypot) are ignored; known ones are checked.
 pub fn parse(body: &[u8], content_type: &str, default_region: &str) -> Result<WebForm, BadParam> {
     let fields: BTreeMap<String, String> = if content_type.starts_with("application/json") {
-        let v: Value =
+        let Entries(entries) =
             serde_json::from_slice(body).map_err(|_| bad("body", "is not a JSON object"))?;
-        let Value::Object(map) = v else {
-            return Err(bad("body", "is not a JSON object"));
-        };
         let mut fields = BTreeMap::new();
-        for (k, v) in map {
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, v) in entries {
+            if !seen.insert(k.clone()) && KNOWN.contains(&k.as_str()) {
+                return Err(bad(field_name(&k), "is given twice"));
+            }
             match v {
                 Value::String(s) => {
                     fields.insert(k, s);
@@ -136,6 +137,33 @@ pub fn parse(body: &[u8], content_type: &str, default_region: &str) -> Result<We
 }
 
 const KNOWN: &[&str] = &["name", "phone", "email", "service", "message", "form_token"];
+
+/// A JSON object's entries in order, a key given twice kept twice (a map keeps only the
+/// last, so `{"phone": "a", "phone": "b"}` would read as whichever the parser kept).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
 
 fn field_name(k: &str) -> &'static str {
     KNOWN.iter().find(|n| **n == k).copied().unwrap_or("body")
@@ -357,6 +385,11 @@ mod tests {
                 b"phone=07911123456&phone=07911123457",
                 "application/x-www-form-urlencoded",
                 "phone",
+            ),
+            (
+                br#"{"phone":"07911123456","name":"A","name":"B"}"#,
+                "application/json",
+                "name",
             ),
             (b"[1,2]", "application/json", "body"),
             (b"{\"phone\":[1]}", "application/json", "phone"),
