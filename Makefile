@@ -28,7 +28,7 @@ LOCAL_AWS  := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=eu-
               AWS_ENDPOINT_URL=http://$(MOTO_HOST):$(MOTO_PORT)
 
 .PHONY: help dev test test-template send tool scan replay sms quoted fmt lint package sizes clean \
-        validate render deploy gate push sync-config backfill sam-validate bench
+        validate render deploy gate push sync-config backfill sam-validate bench reliability
 
 help:
 	@echo "make dev    run Frontdesk locally on http://$(DEV_ADDR) (moto as AWS, TENANT=$(TENANT))"
@@ -42,7 +42,8 @@ help:
 	@echo "make replay run the quality rules over exported transcripts, writing nothing"
 	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
-	@echo "make bench  the performance figures of BENCHMARKS.md (start-up beside a hello-world floor, criterion)"
+	@echo "make bench  the performance figures of BENCHMARKS.md (start-up beside a hello-world floor and a Python peer, cost, criterion)"
+	@echo "make reliability  the reliability figures of BENCHMARKS.md (load, faults, bad input; not part of make test)"
 	@echo ""
 	@echo "Provisioning a business (TENANT=<name under prompts/> or a folder; README: Provision a business):"
 	@echo "make validate TENANT=acme   check every file of the tenant folder (file and field of each problem)"
@@ -172,6 +173,8 @@ fmt:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
+	@# make reliability's suites are never built by make test (test = false): linted here so they never rot.
+	cargo clippy -p frontdesk-blackbox --all-features $(addprefix --test ,$(RELIABILITY)) -- -D warnings
 
 FUNCTIONS  := post-call retry-worker quality-scan qa-api conversation-init check-availability create-booking update-booking \
               upsert-contact capture-lead dispatch-lead escalation-target log-call \
@@ -208,10 +211,27 @@ $(BENCH_VENV)/.installed: tests/requirements-bench.txt
 	touch $@
 
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+	@mkdir -p .local/bench
 	@$(BUILD) --quiet
 	cargo build --release --quiet $(addprefix -p ,$(BENCH_BINS))
 	$(PYTHON) tests/bench/startup.py
-	cargo bench -p frontdesk --bench tools --bench availability --bench quality
+	$(PYTHON) tests/bench/cost.py | tee .local/bench/cost.txt
+	cargo bench -p frontdesk $(addprefix --bench ,$(CRITERION)) 2>&1 | tee .local/bench/criterion.txt
+
+CRITERION := signatures post_call tools availability quality
+
+# BENCHMARKS.md's reliability figures: bursts of concurrent calls, webhooks and texts against
+# the local stack, the fakes and AWS failing then recovering, and bad input of every kind
+# (property tests time-boxed by FRONTDESK_FUZZ_SECS, a malformed-request corpus for every
+# route). Not part of make test.
+RELIABILITY := reliability bad_input
+
+reliability: $(VENV)/.installed
+	@mkdir -p .local
+	@$(BUILD) --quiet
+	cargo build -p frontdesk-blackbox --all-features --quiet $(addprefix --test ,$(RELIABILITY))
+	cargo test -p frontdesk-blackbox --all-features $(addprefix --test ,$(RELIABILITY)) \
+	  -- --nocapture --test-threads=1 2>&1 | tee .local/reliability.log
 
 clean:
 	cargo clean

@@ -5,7 +5,7 @@
 //! call record, transcript and audio in S3, contact, lead, texts, events. Every write is keyed by
 //! the conversation, every text and event has a derived id, so a redelivery changes nothing.
 
-mod call;
+pub mod call;
 
 use std::collections::BTreeMap;
 
@@ -389,6 +389,19 @@ async fn store_transcript(
     raw: &[u8],
 ) -> Result<String, DependencyError> {
     let key = blobs::keys::transcript(&deps.config.tenant, &t.conversation_id);
+    let doc = transcript_document(tenant, t, raw, deps.now());
+    deps.blobs.put(&key, doc, "application/json").await?;
+    Ok(key)
+}
+
+/// The transcript as it is kept in S3: every turn ElevenLabs sent, masked when the business
+/// redacts.
+pub fn transcript_document(
+    tenant: &TenantConfig,
+    t: &Transcription,
+    raw: &[u8],
+    now: jiff::Timestamp,
+) -> Vec<u8> {
     // Parsed again as plain JSON so every field ElevenLabs sent is kept, typed or not.
     let mut turns = serde_json::from_slice::<Value>(raw)
         .ok()
@@ -400,7 +413,7 @@ async fn store_transcript(
         .unwrap_or(Value::Array(Vec::new()));
     let redacted = tenant.redacts();
     if redacted {
-        redact_texts(&mut turns, deps.now().to_zoned(tenant.time_zone()).date());
+        redact_texts(&mut turns, now.to_zoned(tenant.time_zone()).date());
     }
     let doc = json!({
         "conversation_id": t.conversation_id.as_str(),
@@ -408,10 +421,7 @@ async fn store_transcript(
         "redacted": redacted,
         "transcript": turns,
     });
-    deps.blobs
-        .put(&key, doc.to_string().into_bytes(), "application/json")
-        .await?;
-    Ok(key)
+    doc.to_string().into_bytes()
 }
 
 /// Masks personal data in what people said and in tool arguments and results.

@@ -141,6 +141,7 @@ def main():
     parser.add_argument("--handler", default="bootstrap")
     parser.add_argument("--name", default="bench")
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--logs", help="keep the function's stdout and stderr (its logs) in this file")
     parser.add_argument("--calls-url", help="moto's call counter: read once init is over (network round trips at init)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -172,8 +173,9 @@ def main():
 
     started = time.perf_counter()
     # stderr to a file: a chatty function must never block on a full pipe.
-    errors_file = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors_file)
+    errors_file = open(args.logs, "w+b") if args.logs else tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, env=env, stdout=errors_file if args.logs else subprocess.DEVNULL,
+                            stderr=errors_file)
     result = {"command": os.path.basename(command[0]), "errors": []}
     try:
         if not rt.first_next.wait(args.timeout) or rt.init_error:

@@ -95,8 +95,18 @@ fn moto() -> &'static Moto {
 }
 
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_at(&moto().endpoint).await
+}
+
+/// moto's endpoint (`http://127.0.0.1:<port>`), e.g. for a proxy in front of it.
+pub fn moto_endpoint() -> String {
+    moto().endpoint.clone()
+}
+
+/// The SDK configuration of the tests, against another endpoint (a proxy in front of moto).
+pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(endpoint)
         .region(Region::new("eu-west-2"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .load()
@@ -176,6 +186,11 @@ pub struct Options {
     pub tool_secret: Option<String>,
     /// ...in the same table, bucket and queues as an app already running.
     pub share_resources_with: Option<LocalResources>,
+    /// The app's DynamoDB client goes to this endpoint instead of moto (a failing proxy in front
+    /// of it); the test's own helpers (`items`, `records`...) still read moto directly.
+    pub dynamodb_endpoint: Option<String>,
+    /// The same for the app's SQS client (the retry queue, also as the retry worker reads it).
+    pub sqs_endpoint: Option<String>,
 }
 
 impl Default for Options {
@@ -191,6 +206,8 @@ impl Default for Options {
             tenant_id: None,
             tool_secret: None,
             share_resources_with: None,
+            dynamodb_endpoint: None,
+            sqs_endpoint: None,
         }
     }
 }
@@ -297,7 +314,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     let secrets = Secrets::from_lookup(|k| secrets.get(k).map(|v| v.to_string()));
     let clock = ManualClock::at(jiff::Timestamp::now());
-    let deps = Arc::new(Deps::build(config, &sdk, secrets, Arc::new(clock.clone())).expect("deps"));
+    let mut built = Deps::build(config, &sdk, secrets, Arc::new(clock.clone())).expect("deps");
+    if let Some(endpoint) = &options.dynamodb_endpoint {
+        built.store = frontdesk::store::Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk_config_at(endpoint).await),
+            &built.config.table,
+            built.config.tenant.clone(),
+        );
+    }
+    if let Some(endpoint) = &options.sqs_endpoint {
+        built.queue = frontdesk::queue::Queue::new(
+            aws_sdk_sqs::Client::new(&sdk_config_at(endpoint).await),
+            &made.retry_queue_url,
+        );
+    }
+    let deps = Arc::new(built);
 
     let mut toml = std::fs::read_to_string(workspace().join("prompts/demo/business.toml")).unwrap();
     if !options.quiet_hours {
@@ -998,6 +1029,11 @@ async fn queue_depth(sdk: &SdkConfig, url: &str) -> usize {
             .unwrap_or(0)
     })
     .sum()
+}
+
+/// Form fields of a request body (`application/x-www-form-urlencoded`).
+pub fn form_fields(body: &[u8]) -> HashMap<String, String> {
+    url_decode_form(body)
 }
 
 fn url_decode_form(body: &[u8]) -> HashMap<String, String> {
