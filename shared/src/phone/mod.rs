@@ -127,8 +127,8 @@ fn international_format(db: &Database, number: &phonenumber::PhoneNumber) -> Opt
 
 /// Parses with the metadata of the number's own calling code (the international prefix it
 /// starts with, else the default region's), and with all of libphonenumber's metadata only
-/// when that cannot tell (a number dialled from the region to abroad, "00 33…", or one that is
-/// not a number at all).
+/// when the number names another calling code (dialled from the region to abroad, "00 33…")
+/// or no calling code can be told from it.
 fn parse_with_metadata(
     region: Option<country::Id>,
     text: &str,
@@ -142,10 +142,15 @@ fn parse_with_metadata(
     if let Some(db) = code.and_then(metadata::for_code) {
         // The default region only means something to the database that holds it.
         let region = region.filter(|_| region_code == code);
-        if let Ok(parsed) = phonenumber::parse_with(&db, region, text) {
-            if Some(parsed.code().value()) == code {
-                return Ok((db, parsed));
+        match phonenumber::parse_with(&db, region, text) {
+            Ok(parsed) if Some(parsed.code().value()) == code => return Ok((db, parsed)),
+            // Not a number ("anonymous", a withheld caller id) or too short: that does not
+            // depend on the territory, so the full database would refuse it too.
+            Err(e) if !matches!(e, phonenumber::ParseError::InvalidCountryCode) => {
+                return Err(PhoneError::Invalid)
             }
+            // Another calling code than the one loaded (dialled abroad, "00 33…").
+            _ => {}
         }
     }
     static ALL: LazyLock<Arc<Database>> =
