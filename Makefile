@@ -151,7 +151,7 @@ deploy: $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed
 	@test -f "$(TENANT_DIR)/business.toml" || { echo "no tenant folder: $(TENANT_DIR)/business.toml not found"; exit 2; }
 	@$(BUILD) --quiet
 	$(FRONTDESK) validate $(TENANT_ARG)
-	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" AWS_LC_SYS_NO_JITTER_ENTROPY=1 $(SAM) build --config-env $(notdir $(TENANT_DIR))
+	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" $(SAM) build --config-env $(notdir $(TENANT_DIR))
 	$(SAM) deploy --config-env $(notdir $(TENANT_DIR))
 	$(FRONTDESK) sync-config $(TENANT_ARG)
 
@@ -175,6 +175,8 @@ lint:
 	cargo clippy --workspace --all-features --all-targets -- -D warnings
 	@# make reliability's suites are never built by make test (test = false): linted here so they never rot.
 	cargo clippy -p frontdesk-blackbox --all-features $(addprefix --test ,$(RELIABILITY)) -- -D warnings
+	@# One TLS stack (ring, shared/src/https.rs): a dependency that brings aws-lc back fails here.
+	@! grep -q '^name = "aws-lc' Cargo.lock || { echo "aws-lc is in Cargo.lock again: TLS goes through frontdesk::https (ring)"; exit 1; }
 
 FUNCTIONS  := post-call retry-worker quality-scan qa-api conversation-init check-availability create-booking update-booking \
               upsert-contact capture-lead dispatch-lead escalation-target log-call \
@@ -189,7 +191,7 @@ $(LAMBDA_VENV)/.installed: tests/requirements-build.txt
 # The deployable artefacts: arm64 (Graviton) release builds zipped as Lambda wants them
 # (target/lambda/<function>/bootstrap.zip), built as `sam build` does with cargo-lambda.
 package: $(LAMBDA_VENV)/.installed
-	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" AWS_LC_SYS_NO_JITTER_ENTROPY=1 \
+	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" \
 	  cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 
 sizes: package

@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::SdkConfig;
 
 use crate::blobs::Blobs;
 use crate::bus::Bus;
@@ -38,6 +39,17 @@ pub struct Deps {
     pub schedules: Option<Schedules>,
     pub secrets: Secrets,
     tenant_cache: Arc<Mutex<Option<CachedTenant>>>,
+}
+
+/// On Lambda with the role's credentials in the environment, as Lambda sets them.
+fn lambda_credentials_in_env(is_set: impl Fn(&str) -> bool) -> bool {
+    [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+    .iter()
+    .all(|name| is_set(name))
 }
 
 /// The tenant's configuration and when it was read.
@@ -78,7 +90,14 @@ impl Deps {
     /// Lambda wiring: configuration and secrets from the environment / Secrets Manager.
     pub async fn from_env() -> Result<Arc<Self>, InitError> {
         let config = AppConfig::from_env()?;
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let mut loader = crate::https::aws_config();
+        // Lambda hands a function its role's credentials in the environment: reading them
+        // there skips building the default chain (profile files, SSO, STS, IMDS) at every
+        // cold start. Elsewhere (a laptop, container credentials) the default chain decides.
+        if lambda_credentials_in_env(|name| std::env::var_os(name).is_some()) {
+            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+        }
+        let sdk = loader.load().await;
         let secrets = match &config.secrets_arn {
             Some(arn) => {
                 Secrets::from_secrets_manager(&aws_sdk_secretsmanager::Client::new(&sdk), arn)
@@ -194,5 +213,24 @@ impl Deps {
             clock: Arc::new(ManualClock::at(at)),
             ..self.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_environment_only_on_lambda_with_keys_there() {
+        let with = |names: &[&str]| lambda_credentials_in_env(|n| names.contains(&n));
+        assert!(with(&[
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY"
+        ]));
+        // A Lambda without keys in its environment: the default chain.
+        assert!(!with(&["AWS_LAMBDA_FUNCTION_NAME"]));
+        // A laptop with keys: the default chain too (its profile may say otherwise).
+        assert!(!with(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
     }
 }

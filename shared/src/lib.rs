@@ -24,6 +24,7 @@ pub mod elevenlabs;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod https;
 pub mod ids;
 pub mod jobs;
 pub mod leads;

@@ -126,7 +126,7 @@ pub enum LlmError {
 
 impl LlmClient {
     pub fn new(base_url: &str, api_key: &str, model: &str) -> Result<Self, LlmError> {
-        let http = reqwest::Client::builder()
+        let http = crate::https::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()

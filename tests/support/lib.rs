@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use frontdesk::clock::ManualClock;
@@ -105,7 +105,7 @@ pub fn moto_endpoint() -> String {
 
 /// The SDK configuration of the tests, against another endpoint (a proxy in front of moto).
 pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    frontdesk::https::aws_config()
         .endpoint_url(endpoint)
         .region(Region::new("eu-west-2"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
@@ -361,7 +361,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         llm,
         resources: made,
         sdk,
-        http: reqwest::Client::new(),
+        http: frontdesk::https::client_builder()
+            .build()
+            .expect("an HTTP client"),
         tool_secret,
         event_tap: Mutex::new(event_tap),
         events_seen: Mutex::new(Vec::new()),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use frontdesk::clock::{Clock, ShiftedClock, SystemClock};
 use frontdesk::config::AppConfig;
 use frontdesk::deps::Deps;
@@ -151,7 +151,8 @@ async fn sms(from: &str, body: &str) -> Result<(), Error> {
     .collect();
     let url = format!("{base}{path}");
     let signature = frontdesk::twilio::signature::sign(token.as_bytes(), &url, &params);
-    let response = reqwest::Client::new()
+    let response = frontdesk::https::client_builder()
+        .build()?
         .post(format!("http://{}{path}", local_addr()))
         .header("x-twilio-signature", signature)
         .form(&params)
@@ -233,7 +234,7 @@ async fn local_stack() -> Result<LocalStack, Error> {
         std::env::var("FRONTDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into()),
     );
 
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+    let sdk = frontdesk::https::aws_config()
         .region(Region::new(
             std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-2".into()),
         ))
@@ -662,7 +663,8 @@ async fn quoted(lead_id: &str, quote: Option<&String>) -> Result<(), Error> {
         Some(q) => serde_json::json!({ "quote": q }),
         None => serde_json::json!({}),
     };
-    let response = reqwest::Client::new()
+    let response = frontdesk::https::client_builder()
+        .build()?
         .post(format!("http://{}/leads/{lead_id}/quoted", local_addr()))
         .bearer_auth(token)
         .json(&body)

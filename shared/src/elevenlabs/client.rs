@@ -59,7 +59,7 @@ pub struct ConversationSummary {
 
 impl ElevenLabsClient {
     pub fn new(base_url: &str, api_key: &str) -> Result<Self, ElevenLabsError> {
-        let http = reqwest::Client::builder()
+        let http = crate::https::client_builder()
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| ElevenLabsError::Unreachable(e.to_string()))?;

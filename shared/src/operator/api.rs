@@ -33,7 +33,7 @@ pub enum ApiError {
 impl ManagementApi {
     pub fn new(base_url: &str, api_key: &str) -> Self {
         Self {
-            http: reqwest::Client::builder()
+            http: crate::https::client_builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(60))
                 .build()

@@ -392,7 +392,7 @@ fn management_api() -> Result<ManagementApi, Failure> {
 }
 
 async fn sdk_config(outputs: &Outputs) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = crate::https::aws_config();
     if std::env::var("AWS_REGION").is_err() {
         if let Some(region) = outputs.deploy().and_then(|d| d.region.clone()) {
             loader = loader.region(aws_config::Region::new(region));

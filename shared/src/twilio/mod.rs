@@ -158,7 +158,7 @@ struct ErrorBody {
 
 impl TwilioClient {
     pub fn new(base_url: &str, account_sid: &str, auth_token: &str) -> Result<Self, TwilioError> {
-        let http = reqwest::Client::builder()
+        let http = crate::https::client_builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()
