@@ -1079,8 +1079,11 @@ async fn a_deployed_function_ignores_a_request_that_sets_its_own_time() {
     event["headers"]["x-frontdesk-tool-secret"] = json!(TOOL_SECRET);
     event["headers"]["x-frontdesk-now"] = json!("2026-11-23T10:00:00Z");
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let router =
-        frontdesk_blackbox::frontdesk::http::function_router("escalation-target", app.deps.clone());
+    let router = frontdesk_blackbox::frontdesk::http::function_router(
+        "escalation-target",
+        frontdesk_blackbox::frontdesk::http::rows::escalation_target,
+        app.deps.clone(),
+    );
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = axum::body::to_bytes(response.into_body(), 64 * 1024)

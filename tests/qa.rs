@@ -372,8 +372,11 @@ async fn on_lambda_only_the_authorizers_claims_count() {
         std::fs::read_to_string(workspace().join("events/qa-api/apigw-qa-flags.json")).unwrap();
     let sample: Value = serde_json::from_str(&raw).unwrap();
     let call = |event: Value| {
-        let router =
-            frontdesk_blackbox::frontdesk::http::function_router("qa-api", app.deps.clone());
+        let router = frontdesk_blackbox::frontdesk::http::function_router(
+            "qa-api",
+            frontdesk_blackbox::frontdesk::http::rows::qa_api,
+            app.deps.clone(),
+        );
         async move {
             let request = lambda_http::request::from_str(&event.to_string()).unwrap();
             let response = router.oneshot(request).await.unwrap();

@@ -775,11 +775,15 @@ async fn on_lambda_the_signed_samples_are_accepted_against_the_url_twilio_called
     let app = app_at_monday_morning().await;
     llm_replies(&app, "Friday works.", 1).await;
     app.twilio_accepts(None).await;
-    let call = |function: &'static str, event: Value, public_base: Option<&str>| {
+    use frontdesk::http::{rows, Route};
+    let call = |function: &'static str,
+                rows: fn() -> Vec<Route>,
+                event: Value,
+                public_base: Option<&str>| {
         let mut deps = (*app.deps).clone();
         deps.secrets.twilio_auth_token = Some(SAMPLE_TOKEN.into());
         deps.config.public_base_url = public_base.map(str::to_string);
-        let router = frontdesk::http::function_router(function, std::sync::Arc::new(deps));
+        let router = frontdesk::http::function_router(function, rows, std::sync::Arc::new(deps));
         async move {
             let request = lambda_http::request::from_str(&event.to_string()).unwrap();
             let response = router.oneshot(request).await.unwrap();
@@ -803,10 +807,16 @@ async fn on_lambda_the_signed_samples_are_accepted_against_the_url_twilio_called
         .as_str()
         .unwrap()
         .replace("Friday", "Monday"));
-    assert_eq!(call("twilio-messaging", tampered, None).await.0, 403);
+    assert_eq!(
+        call("twilio-messaging", rows::twilio_messaging, tampered, None)
+            .await
+            .0,
+        403
+    );
     // Twilio was given another URL (a custom domain): the execute-api signature is not it.
     let elsewhere = call(
         "twilio-messaging",
+        rows::twilio_messaging,
         inbound.clone(),
         Some("https://api.example.com"),
     )
@@ -815,11 +825,18 @@ async fn on_lambda_the_signed_samples_are_accepted_against_the_url_twilio_called
     assert_eq!(app.records().await.len(), before, "nothing written");
     // The configured base with the default port, as the official SDKs accept it.
     let with_port = Some("https://abc123.execute-api.eu-west-2.amazonaws.com:443");
-    let (status, twiml) = call("twilio-messaging", inbound, with_port).await;
+    let (status, twiml) = call(
+        "twilio-messaging",
+        rows::twilio_messaging,
+        inbound,
+        with_port,
+    )
+    .await;
     assert_eq!(status, 200, "{twiml}");
     assert!(twiml.ends_with("<Response/>"));
     let (status, _) = call(
         "twilio-status",
+        rows::twilio_status,
         sample("twilio-status/apigw-status-delivered.json"),
         None,
     )

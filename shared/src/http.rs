@@ -2,12 +2,12 @@
 //!
 //! From the README to the code in three hops: a route is a row of [`routes`], the row names its
 //! handler (a tool in `tools/`, or a webhook below), and the handler calls the domain. A new
-//! route is one row and one function.
+//! route is one row in its function's [`rows`] and one handler.
 //!
 //! Every request of every route goes through [`serve`]: the clock it runs at, its credentials,
-//! its body, the status of every error, and its one log line. Each function binary serves its
-//! rows on Lambda (`lambda_http::run(function_router(..))`); the local server and the black-box
-//! tests serve every row on one router ([`all_routes`]).
+//! its body, the status of every error, and its one log line. Each function binary serves only
+//! its own rows on Lambda (`lambda_http::run(function_router(..))`); the local server and the
+//! black-box tests serve every row on one router ([`all_routes`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,52 +57,137 @@ const MAX_TOOL_BODY: usize = 64 * 1024;
 /// Tool bodies are flat objects; deeper than this is not a body any agent sends.
 const MAX_TOOL_BODY_DEPTH: usize = 8;
 
-/// The route table. template.yaml declares exactly these (a test checks), and each function
-/// binary serves the rows named after it.
+/// The route table: every function's rows, in this order. template.yaml declares exactly
+/// these (a test checks).
 pub fn routes() -> &'static [Route] {
-    static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    static ROUTES: LazyLock<Vec<Route>> =
+        LazyLock::new(|| FUNCTIONS.iter().flat_map(|rows| rows()).collect());
+    &ROUTES
+}
+
+/// The HTTP functions, each by its rows of the table.
+const FUNCTIONS: [fn() -> Vec<Route>; 14] = [
+    rows::post_call,
+    rows::conversation_init,
+    rows::check_availability,
+    rows::create_booking,
+    rows::update_booking,
+    rows::upsert_contact,
+    rows::capture_lead,
+    rows::dispatch_lead,
+    rows::escalation_target,
+    rows::log_call,
+    rows::twilio_messaging,
+    rows::twilio_status,
+    rows::web_form,
+    rows::qa_api,
+];
+
+/// The route table by function. A function binary names only its own rows
+/// (`function_router(env!("CARGO_PKG_NAME"), http::rows::check_availability, ..)`), so
+/// link-time optimisation leaves every other handler out of its artefact.
+pub mod rows {
+    use super::*;
+
+    pub fn post_call() -> Vec<Route> {
+        vec![Route::webhook(
+            POST_CALL_PATH,
+            "post-call",
+            post_call_webhook,
+        )]
+    }
+
+    pub fn conversation_init() -> Vec<Route> {
+        vec![Route::tool(
+            CONVERSATION_INIT_PATH,
+            "conversation-init",
+            caller::conversation_init,
+        )]
+    }
+
+    pub fn check_availability() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/check_availability",
+            "check-availability",
+            availability::check_availability,
+        )]
+    }
+
+    pub fn create_booking() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/create_booking",
+            "create-booking",
+            booking::create_booking,
+        )]
+    }
+
+    pub fn update_booking() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/update_booking",
+            "update-booking",
+            booking_change::update_booking,
+        )]
+    }
+
+    pub fn upsert_contact() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/upsert_contact",
+            "upsert-contact",
+            caller::upsert_contact,
+        )]
+    }
+
+    pub fn capture_lead() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/capture_lead",
+            "capture-lead",
+            leads::capture_lead,
+        )]
+    }
+
+    pub fn dispatch_lead() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/dispatch_lead",
+            "dispatch-lead",
+            leads::dispatch_lead,
+        )]
+    }
+
+    pub fn escalation_target() -> Vec<Route> {
+        vec![Route::tool(
+            "/tools/escalation_target",
+            "escalation-target",
+            escalation::escalation_target,
+        )]
+    }
+
+    pub fn log_call() -> Vec<Route> {
+        vec![Route::tool("/tools/log_call", "log-call", calls::log_call)]
+    }
+
+    pub fn twilio_messaging() -> Vec<Route> {
+        vec![Route::twilio(
+            TWILIO_MESSAGING_PATH,
+            "twilio-messaging",
+            super::twilio_messaging,
+        )]
+    }
+
+    pub fn twilio_status() -> Vec<Route> {
+        vec![Route::twilio(
+            outbox::STATUS_PATH,
+            "twilio-status",
+            super::twilio_status,
+        )]
+    }
+
+    pub fn web_form() -> Vec<Route> {
+        vec![Route::webhook(WEB_FORM_PATH, "web-form", super::web_form)
+            .limited(web_form::MAX_FORM_BYTES)]
+    }
+
+    pub fn qa_api() -> Vec<Route> {
         vec![
-            Route::webhook(POST_CALL_PATH, "post-call", post_call_webhook),
-            Route::tool(
-                CONVERSATION_INIT_PATH,
-                "conversation-init",
-                caller::conversation_init,
-            ),
-            Route::tool(
-                "/tools/check_availability",
-                "check-availability",
-                availability::check_availability,
-            ),
-            Route::tool(
-                "/tools/create_booking",
-                "create-booking",
-                booking::create_booking,
-            ),
-            Route::tool(
-                "/tools/update_booking",
-                "update-booking",
-                booking_change::update_booking,
-            ),
-            Route::tool(
-                "/tools/upsert_contact",
-                "upsert-contact",
-                caller::upsert_contact,
-            ),
-            Route::tool("/tools/capture_lead", "capture-lead", leads::capture_lead),
-            Route::tool(
-                "/tools/dispatch_lead",
-                "dispatch-lead",
-                leads::dispatch_lead,
-            ),
-            Route::tool(
-                "/tools/escalation_target",
-                "escalation-target",
-                escalation::escalation_target,
-            ),
-            Route::tool("/tools/log_call", "log-call", calls::log_call),
-            Route::twilio(TWILIO_MESSAGING_PATH, "twilio-messaging", twilio_messaging),
-            Route::twilio(outbox::STATUS_PATH, "twilio-status", twilio_status),
-            Route::webhook(WEB_FORM_PATH, "web-form", web_form).limited(web_form::MAX_FORM_BYTES),
             Route::reviewer("GET", "/qa/flags", "qa-api", qa_flags),
             Route::reviewer("GET", "/qa/calls/{conversation_id}", "qa-api", qa_call),
             Route::reviewer("POST", "/qa/flags/{id}", "qa-api", qa_resolve),
@@ -110,8 +195,7 @@ pub fn routes() -> &'static [Route] {
             Route::reviewer("POST", "/leads/{id}/quoted", "qa-api", lead_quoted),
             Route::page("/qa", "qa-api", qa::CONSOLE),
         ]
-    });
-    &ROUTES
+    }
 }
 
 /// One HTTP route and the Lambda function that serves it.
@@ -539,11 +623,13 @@ pub enum Host {
     Local { reviewer_key: Arc<[u8]> },
 }
 
-/// The routes one function serves (on Lambda), with a JSON 404 for anything else. A function
-/// with no routes would be a packaging mistake: it serves only the 404.
-pub fn function_router(function: &str, deps: Arc<Deps>) -> Router {
-    routes()
-        .iter()
+/// The routes one function serves (on Lambda): those of `rows` that name it, with a JSON 404
+/// for anything else. Rows of another function would be a packaging mistake: it then serves
+/// only the 404 (a test reads every function's `main`).
+pub fn function_router(function: &str, rows: fn() -> Vec<Route>, deps: Arc<Deps>) -> Router {
+    // Built once per cold start and served for the process's life.
+    let rows: &'static [Route] = rows().leak();
+    rows.iter()
         .filter(|r| r.function == function)
         .fold(Router::new(), |router, r| {
             router.merge(r.router(deps.clone(), Host::Lambda))
