@@ -14,7 +14,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use phonenumber::metadata::{loader, Database};
 
-const XML: &str = include_str!("../../data/PhoneNumberMetadata.xml");
+/// Minified by build.rs from `shared/data/PhoneNumberMetadata.xml`.
+const XML: &str = include_str!(concat!(env!("OUT_DIR"), "/PhoneNumberMetadata.xml"));
 
 /// Where each territory sits in the XML, by calling code; and each region's calling code.
 struct Index {
@@ -78,6 +79,16 @@ pub(super) fn for_code(code: u16) -> Option<Arc<Database>> {
     let db = Arc::new(Database::from(meta).ok()?);
     built.insert(code, db.clone());
     Some(db)
+}
+
+/// Every territory's database, for a number that names no calling code we can tell. Built
+/// from the same XML, so the crate's own copy of the metadata is not linked in as well.
+pub(super) fn all() -> Option<Arc<Database>> {
+    static ALL: LazyLock<Option<Arc<Database>>> = LazyLock::new(|| {
+        let meta = loader::load(Cursor::new(XML.as_bytes())).ok()?;
+        Database::from(meta).ok().map(Arc::new)
+    });
+    ALL.clone()
 }
 
 /// The calling code of a region ("GB" → 44).

@@ -3,7 +3,7 @@
 mod metadata;
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use phonenumber::country;
 use phonenumber::metadata::Database;
@@ -153,10 +153,9 @@ fn parse_with_metadata(
             _ => {}
         }
     }
-    static ALL: LazyLock<Arc<Database>> =
-        LazyLock::new(|| Arc::new(phonenumber::metadata::DATABASE.clone()));
-    let parsed = phonenumber::parse_with(&ALL, region, text).map_err(|_| PhoneError::Invalid)?;
-    Ok((ALL.clone(), parsed))
+    let all = metadata::all().ok_or(PhoneError::Invalid)?;
+    let parsed = phonenumber::parse_with(&all, region, text).map_err(|_| PhoneError::Invalid)?;
+    Ok((all, parsed))
 }
 
 impl TryFrom<String> for PhoneNumber {
