@@ -215,6 +215,7 @@ $(BENCH_VENV)/.installed: tests/requirements-bench.txt
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed
 	@mkdir -p .local/bench
 	@$(BUILD) --quiet
+	$(MAKE) --no-print-directory sizes | tee .local/bench/sizes.txt
 	cargo build --release --quiet $(addprefix -p ,$(BENCH_BINS))
 	$(PYTHON) tests/bench/startup.py
 	$(PYTHON) tests/bench/cost.py | tee .local/bench/cost.txt
