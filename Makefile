@@ -42,7 +42,7 @@ help:
 	@echo "make replay run the quality rules over exported transcripts, writing nothing"
 	@echo "            (DIR=<folder of ElevenLabs transcript JSON>; RULES=<assertions.toml> to try other rules)"
 	@echo "make sizes  build the arm64 Lambda zips (make package) and print their sizes"
-	@echo "make bench  the performance figures of BENCHMARKS.md (start-up beside a hello-world floor and a Python peer, cost, criterion)"
+	@echo "make bench  the performance figures of BENCHMARKS.md (arm64 artefact sizes, start-up beside a hello-world floor and a Python peer, cost, criterion)"
 	@echo "make reliability  the reliability figures of BENCHMARKS.md (load, faults, bad input; not part of make test)"
 	@echo ""
 	@echo "Provisioning a business (TENANT=<name under prompts/> or a folder; README: Provision a business):"
