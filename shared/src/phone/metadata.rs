@@ -75,8 +75,7 @@ pub(super) fn for_code(code: u16) -> Option<Arc<Database>> {
         fragment.push_str(&XML[range.clone()]);
     }
     fragment.push_str("</territories></phoneNumberMetadata>");
-    let meta = loader::load(Cursor::new(fragment.as_bytes())).ok()?;
-    let db = Arc::new(Database::from(meta).ok()?);
+    let db = database(&fragment)?;
     built.insert(code, db.clone());
     Some(db)
 }
@@ -84,11 +83,14 @@ pub(super) fn for_code(code: u16) -> Option<Arc<Database>> {
 /// Every territory's database, for a number that names no calling code we can tell. Built
 /// from the same XML, so the crate's own copy of the metadata is not linked in as well.
 pub(super) fn all() -> Option<Arc<Database>> {
-    static ALL: LazyLock<Option<Arc<Database>>> = LazyLock::new(|| {
-        let meta = loader::load(Cursor::new(XML.as_bytes())).ok()?;
-        Database::from(meta).ok().map(Arc::new)
-    });
+    static ALL: LazyLock<Option<Arc<Database>>> = LazyLock::new(|| database(XML));
     ALL.clone()
+}
+
+/// The database of the territories in `xml` (libphonenumber's format).
+fn database(xml: &str) -> Option<Arc<Database>> {
+    let meta = loader::load(Cursor::new(xml.as_bytes())).ok()?;
+    Database::from(meta).ok().map(Arc::new)
 }
 
 /// The calling code of a region ("GB" → 44).
